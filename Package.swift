@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// Lethe — a model-artifact store with a versioned unlearning history.
+// No outside Swift packages: system C libraries come in through module maps.
+import PackageDescription
+
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Lethe",
+    products: [
+        .executable(name: "lethe", targets: ["LetheCLI"]),
+        .library(name: "Lethe", targets: ["Lethe"]),
+    ],
+    targets: [
+        // System C libraries (Debian packages named in `providers`).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto",
+                       providers: [.apt(["libssl-dev"])]),
+
+        // Library targets, each with one job; arrows point down DESIGN.md's table.
+        .target(name: "LetheTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "LetheNN", dependencies: ["LetheTensor", "CCrypto", "CZstd"], swiftSettings: optimize),
+        .target(name: "LetheUnlearning", dependencies: ["LetheNN"], swiftSettings: optimize),
+        .target(name: "LetheStore", dependencies: ["LetheTensor", "CZstd", "CCrypto"], swiftSettings: optimize),
+        .target(name: "LetheLedger", dependencies: ["CSQLite", "CCrypto"]),
+        .target(name: "LetheCommandLine"),
+        .target(name: "Lethe", dependencies: [
+            "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",
+        ], swiftSettings: optimize),
+        .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine"]),
+
+        // Benchmarks (tools/bench), run by tools/bench/run.
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "CBLAS"],
+                          path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
+
+        .testTarget(name: "LetheTensorTests", dependencies: ["LetheTensor"]),
+        .testTarget(name: "LetheCommandLineTests", dependencies: ["LetheCommandLine"]),
+        .testTarget(name: "LetheCLITests", dependencies: ["LetheCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+// zstd compression library.
+#pragma once
+#include <zstd.h>
+#include <zstd_errors.h>

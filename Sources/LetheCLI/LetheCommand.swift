@@ -1,0 +1,36 @@
+import Lethe
+import LetheCommandLine
+import LetheTensor
+
+/// `lethe`: the root of the command tree.
+struct LetheCommand: CommandGroup {
+    static let configuration = CommandConfiguration(
+        commandName: "lethe",
+        abstract: "A model-artifact store with a versioned unlearning history.",
+        subcommands: [VersionCommand.self],
+        globalOptions: [
+            .flag("json", help: "Print machine-readable JSON on standard output."),
+        ])
+}
+
+/// `lethe version`.
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "version",
+        abstract: "Print the version of lethe.")
+
+    init(from values: ParsedValues) throws(CommandLineError) {}
+
+    func run(_ context: CommandContext) throws {
+        let threads = BLASThreads.current
+        if context.json {
+            context.out(JSONValue.object([
+                "version": .string(LetheInfo.version),
+                "store_format": .int(LetheInfo.storeFormat),
+                "blas_threads": .int(threads),
+            ]).serialized() + "\n")
+        } else {
+            context.out("lethe \(LetheInfo.version) (store format \(LetheInfo.storeFormat), OpenBLAS threads \(threads))\n")
+        }
+    }
+}

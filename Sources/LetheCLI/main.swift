@@ -1,0 +1,3 @@
+import LetheCommandLine
+
+CommandRunner.main(LetheCommand.self)

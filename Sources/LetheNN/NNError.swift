@@ -1,0 +1,17 @@
+/// Errors of the neural-network module, each carrying what a user needs to fix the input.
+public enum NNError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// A model spec that cannot be built (unknown layer, mismatched shapes).
+    case invalidSpec(String)
+    /// A dataset file that cannot be read (bad magic, truncated, counts differ).
+    case invalidDataset(String)
+    /// A tensor whose shape does not match what the layer expects.
+    case shapeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .invalidSpec(let m): return "invalid model spec: \(m)"
+        case .invalidDataset(let m): return "invalid dataset: \(m)"
+        case .shapeMismatch(let m): return "shape mismatch: \(m)"
+        }
+    }
+}

@@ -1,0 +1,69 @@
+// lethe-bench: side-by-side benchmarks; results go to BENCHMARKS.md.
+// Usage: lethe-bench matmul [--threads N] [--sizes 256,512,1024,2048]
+import CBLAS
+import Foundation
+import LetheTensor
+
+func now() -> Double { Date().timeIntervalSinceReferenceDate }
+
+/// Best-of-`repeats` seconds for `body`, after one warm-up call.
+func bestTime(repeats: Int, _ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let t0 = now()
+        body()
+        best = min(best, now() - t0)
+    }
+    return best
+}
+
+func matmulBench(sizes: [Int], threads: Int) {
+    BLASThreads.set(threads)
+    print("matmul: Tensor.gemm wrapper vs direct cblas_sgemm, \(threads) thread(s), best of 5")
+    print("| n | direct cblas_sgemm GFLOP/s | Tensor.gemm GFLOP/s | ratio |")
+    print("|---:|---:|---:|---:|")
+    for n in sizes {
+        var rng = SeededGenerator(seed: UInt64(n))
+        var a = Tensor<Float>(zeros: [n, n]), b = Tensor<Float>(zeros: [n, n])
+        a.scalars.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+        b.scalars.withUnsafeMutableBufferPointer { rng.fillUniform($0, low: -1, high: 1) }
+        var c = Tensor<Float>(zeros: [n, n])
+        var rawC = [Float](repeating: 0, count: n * n)
+        let repeats = n >= 2048 ? 3 : 5
+        let flops = 2.0 * Double(n) * Double(n) * Double(n)
+        // Interleave the two so neither benefits from a warmer machine.
+        var direct = Double.infinity, wrapper = Double.infinity
+        for _ in 0..<2 {
+            direct = min(direct, bestTime(repeats: repeats) {
+                a.scalars.withUnsafeBufferPointer { pa in
+                    b.scalars.withUnsafeBufferPointer { pb in
+                        rawC.withUnsafeMutableBufferPointer { pc in
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
+                                        1, pa.baseAddress, Int32(n), pb.baseAddress, Int32(n), 0, pc.baseAddress, Int32(n))
+                        }
+                    }
+                }
+            })
+            wrapper = min(wrapper, bestTime(repeats: repeats) { Tensor.gemm(a, b, into: &c) })
+        }
+        let gd = flops / direct / 1e9, gw = flops / wrapper / 1e9
+        print("| \(n) | \(String(format: "%.1f", gd)) | \(String(format: "%.1f", gw)) | \(String(format: "%.3f", gw / gd)) |")
+    }
+}
+
+let args = Array(CommandLine.arguments.dropFirst())
+let which = args.first ?? "matmul"
+func value(_ name: String) -> String? {
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+let threads = value("--threads").flatMap(Int.init) ?? 2
+switch which {
+case "matmul":
+    let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
+    matmulBench(sizes: sizes, threads: threads)
+default:
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul\n".data(using: .utf8) ?? Data())
+    exit(64)
+}
