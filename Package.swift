@@ -23,14 +23,15 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
 
         // Library targets, each with one job; arrows point down DESIGN.md's table.
+        .target(name: "LetheCrypto", dependencies: ["CCrypto"]),
         .target(name: "LetheTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
-        .target(name: "LetheNN", dependencies: ["LetheTensor", "CCrypto", "CZstd"], swiftSettings: optimize),
+        .target(name: "LetheNN", dependencies: ["LetheTensor", "LetheCrypto"], swiftSettings: optimize),
         .target(name: "LetheUnlearning", dependencies: ["LetheNN"], swiftSettings: optimize),
-        .target(name: "LetheStore", dependencies: ["LetheTensor", "CZstd", "CCrypto"], swiftSettings: optimize),
-        .target(name: "LetheLedger", dependencies: ["CSQLite", "CCrypto"]),
+        .target(name: "LetheStore", dependencies: ["LetheTensor", "LetheCrypto", "CZstd"], swiftSettings: optimize),
+        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CCrypto"]),
         .target(name: "LetheCommandLine"),
         .target(name: "Lethe", dependencies: [
-            "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",
+            "LetheCrypto", "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",
         ], swiftSettings: optimize),
         .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine"]),
 
@@ -38,7 +39,13 @@ let package = Package(
         .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "CBLAS"],
                           path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
 
+        .testTarget(name: "LetheCryptoTests", dependencies: ["LetheCrypto"]),
         .testTarget(name: "LetheTensorTests", dependencies: ["LetheTensor"]),
+        .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"]),
+        .testTarget(name: "LetheUnlearningTests", dependencies: ["LetheUnlearning"]),
+        .testTarget(name: "LetheStoreTests", dependencies: ["LetheStore"]),
+        .testTarget(name: "LetheLedgerTests", dependencies: ["LetheLedger"]),
+        .testTarget(name: "LetheTests", dependencies: ["Lethe"]),
         .testTarget(name: "LetheCommandLineTests", dependencies: ["LetheCommandLine"]),
         .testTarget(name: "LetheCLITests", dependencies: ["LetheCLI"]),
     ],
