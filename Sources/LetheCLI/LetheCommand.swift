@@ -10,6 +10,7 @@ struct LetheCommand: CommandGroup {
         subcommands: [VersionCommand.self],
         globalOptions: [
             .flag("json", help: "Print machine-readable JSON on standard output."),
+            .option("store", value: "dir", help: "Use the store at this directory instead of searching upward for .lethe."),
         ])
 }
 
