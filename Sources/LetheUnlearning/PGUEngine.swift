@@ -1,0 +1,461 @@
+import Foundation
+import LetheTensor
+
+/// Hyperparameters of a PGU run; every field is recorded in the ledger.
+public struct PGUConfiguration: Sendable, Equatable, Codable {
+    /// How γ (the CGS threshold) is chosen.
+    public enum GammaChoice: Sendable, Equatable, Codable {
+        /// One γ for every layer (per-layer overrides still apply).
+        case fixed(Double)
+        /// Search for the largest γ in [low, high] whose run meets the stopping rule without collapse.
+        case auto(low: Double, high: Double, maxTrials: Int)
+    }
+
+    /// How a projected gradient becomes a step.
+    public enum StepScaling: String, Sendable, Equatable, Codable {
+        /// W ← W − lr · P(g): the paper's plain projected SGD.
+        case plain
+        /// W ← W − lr · (‖g‖/‖P(g)‖) · P(g) per layer: the step keeps the unprojected gradient's
+        /// length, so a high γ (a thin complement) still moves the model.
+        case normalized
+    }
+
+    public var gamma: GammaChoice = .auto(low: 0.3, high: 0.99, maxTrials: 6)
+    /// Per-layer γ overrides by layer name.
+    public var layerGamma: [String: Double] = [:]
+    public var rule: CoreSpaceRule = .singularValues
+    public var loss = PGULoss()
+    public var mode: UnlearningMode = .samples
+    public var batchSize = 128
+    /// Learning rate of the first epoch; it decays exponentially per epoch to `finalLearningRate` at `maxEpochs`.
+    public var learningRate = 0.05
+    public var finalLearningRate = 0.01
+    public var maxEpochs = 100
+    public var seed: UInt64 = 0
+    /// Unfold Conv2d inputs at every stride-1 position for the Gram (the reference code's choice).
+    public var unfoldStride1 = false
+    /// Sample forgetting / de-poisoning: largest allowed drop of held-out accuracy (fraction).
+    public var collapseMargin = 0.01
+    /// Class forgetting: largest allowed drop of the other classes' held-out accuracy (fraction).
+    public var classMargin = 0.05
+    /// Largest allowed orthogonality residual ρ of any layer.
+    public var tolerance = 1e-5
+    public var stepScaling: StepScaling = .plain
+    /// Per-epoch evaluations use at most this many forget and held-out samples (seeded subsample).
+    public var evaluationSubsample = 2000
+    /// De-poisoning: epochs without improvement of held-out accuracy before stopping.
+    public var patience = 3
+
+    /// The defaults of the paper and the reference code, with γ chosen automatically.
+    public init() {}
+
+    /// Checks every value's domain.
+    public func validate() throws(UnlearningError) {
+        func check(_ ok: Bool, _ message: String) throws(UnlearningError) { if !ok { throw .invalidParameter(message) } }
+        switch gamma {
+        case .fixed(let g): try check(g > 0 && g <= 1, "gamma \(g) outside (0, 1]")
+        case .auto(let lo, let hi, let trials):
+            try check(lo > 0 && hi <= 1 && lo < hi, "auto gamma range [\(lo), \(hi)] must satisfy 0 < low < high <= 1")
+            try check(trials >= 1, "auto gamma needs at least one trial")
+        }
+        for (layer, g) in layerGamma { try check(g > 0 && g <= 1, "gamma \(g) for layer \(layer) outside (0, 1]") }
+        try check(batchSize >= 1, "batch size must be positive")
+        try check(learningRate > 0 && finalLearningRate > 0, "learning rates must be positive")
+        try check(maxEpochs >= 1, "max epochs must be at least 1")
+        try check(loss.offset >= 0 && loss.offset < 1, "loss offset \(loss.offset) outside [0, 1)")
+        try check(tolerance > 0, "tolerance must be positive")
+        try check(evaluationSubsample >= 1, "evaluation subsample must be positive")
+    }
+
+    /// Learning rate of epoch e (0-based): lr₀ · (lr_end / lr₀)^(e / (E − 1)).
+    public func learningRate(epoch e: Int) -> Double {
+        guard maxEpochs > 1 else { return learningRate }
+        return learningRate * pow(finalLearningRate / learningRate, Double(e) / Double(maxEpochs - 1))
+    }
+}
+
+/// How one γ trial ended.
+public enum TrialOutcome: String, Sendable, Codable, Equatable {
+    /// The stopping rule was met.
+    case met
+    /// Held-out accuracy fell by more than the margin: γ too low.
+    case collapsed
+    /// The epoch budget ran out first: γ too high.
+    case budgetExhausted = "budget"
+    /// Progress was too slow to meet the rule within the budget: γ too high.
+    case abandoned
+}
+
+/// One epoch's evaluation.
+public struct EpochRecord: Sendable, Codable, Equatable {
+    public var epoch: Int
+    public var learningRate: Double
+    public var loss: Double
+    public var forgetAccuracy: Double
+    public var heldOutAccuracy: Double
+}
+
+/// One γ trial of a run.
+public struct TrialRecord: Sendable, Codable, Equatable {
+    public var gamma: Double
+    public var epochs: Int
+    public var forgetAccuracy: Double
+    public var heldOutAccuracy: Double
+    public var seconds: Double
+    public var outcome: TrialOutcome
+    public var history: [EpochRecord]
+}
+
+/// Per-layer facts of a request: d, k, γ and the orthogonality residual ρ.
+public struct LayerReport: Sendable, Codable, Equatable {
+    public var layer: String
+    public var dimension: Int
+    public var k: Int
+    public var gamma: Double
+    public var rho: Double
+    /// ‖ΔW‖_F of the committed update.
+    public var updateNorm: Double
+}
+
+/// The outcome of a PGU run.
+public struct PGUResult: Sendable {
+    /// Whether the run may be committed.
+    public enum Status: Sendable, Equatable {
+        case applied
+        case failed(String)
+    }
+    public var status: Status
+    /// The γ of the committed trial (nil when none met the rule).
+    public var gamma: Double?
+    public var trials: [TrialRecord]
+    public var layers: [LayerReport]
+    /// Retained bases: the cached bases of the new version (truncated for storage).
+    public var retainedBases: [LayerBasis]
+    /// The new values of every projectable weight (unchanged weights are not listed).
+    public var updatedWeights: [String: [Float]]
+    /// Accuracy on the evaluation subsamples before and after.
+    public var forgetAccuracyBefore: Double, forgetAccuracyAfter: Double
+    public var heldOutAccuracyBefore: Double, heldOutAccuracyAfter: Double
+    /// Seconds per phase: forget_gram, downdate, search, verify, total.
+    public var timings: [String: Double]
+    /// max ρ over layers.
+    public var maxRho: Double { layers.map(\.rho).max() ?? 0 }
+}
+
+/// Projected-Gradient Unlearning (Hoang, Rana, Gupta, Venkatesh, WACV 2024).
+///
+/// From the cached bases and the forget data alone: G_f per layer, retained bases by downdate,
+/// the Core Gradient Space per layer, SGD on the PGU loss with every weight gradient projected
+/// orthogonally to it, then exact Float64 re-projection of the whole update and verification
+/// of ρ_l = ‖ΔW U_k‖/‖ΔW‖ ≤ tolerance. Biases and BatchNorm are frozen; BN runs in eval mode.
+public final class PGUEngine {
+    public let model: any UnlearnableModel
+    public let configuration: PGUConfiguration
+    /// Receives one-line progress messages.
+    public var progress: ((String) -> Void)?
+
+    /// An engine for one model.
+    public init(model: any UnlearnableModel, configuration: PGUConfiguration) {
+        self.model = model; self.configuration = configuration
+    }
+
+    /// Gram matrices of every projectable layer's input rows over `images` (eval mode).
+    /// - Complexity: one forward pass plus O(rows · d²) per layer.
+    public static func layerGrams(model: any UnlearnableModel, images: Tensor<Float>, batchSize: Int = 256,
+                                  unfoldStride1: Bool = false) -> [String: GramAccumulator] {
+        var grams: [String: GramAccumulator] = [:]
+        for l in model.projectableLayers { grams[l.name] = GramAccumulator(dimension: l.inputDimension) }
+        let n = images.shape[0]
+        let per = images.count / max(n, 1)
+        var start = 0
+        while start < n {
+            let end = min(n, start + batchSize)
+            var shape = images.shape; shape[0] = end - start
+            let batch = Tensor(shape: shape, scalars: Array(images.scalars[(start * per)..<(end * per)]))
+            _ = model.forwardForUnlearning(batch, unfoldStride1: unfoldStride1) { layer, rows, data in
+                grams[layer]?.accumulate(rows: rows, data)
+            }
+            start = end
+        }
+        return grams
+    }
+
+    /// The cached bases of a model: one pass over its training images, Gram per layer, eigendecomposition.
+    public static func computeBases(model: any UnlearnableModel, images: Tensor<Float>, batchSize: Int = 256,
+                                    unfoldStride1: Bool = false) throws(UnlearningError) -> [LayerBasis] {
+        let grams = layerGrams(model: model, images: images, batchSize: batchSize, unfoldStride1: unfoldStride1)
+        var out: [LayerBasis] = []
+        for l in model.projectableLayers {
+            guard let g = grams[l.name] else { continue }
+            do { out.append(try LayerBasis(layer: l.name, gram: g.matrix, rowCount: g.rowCount)) } catch {
+                throw .rejected("eigendecomposition of layer \(l.name) failed: \(error)")
+            }
+        }
+        return out
+    }
+
+    /// Runs PGU. On success the model holds the new weights; on failure it is restored.
+    ///
+    /// - Parameters:
+    ///   - bases: the cached bases of the model's current version, by layer name.
+    ///   - forget: the samples to forget, with their training labels.
+    ///   - heldOut: validation samples never trained on (the stopping rule's reference).
+    public func run(bases: [String: LayerBasis], forget: LabeledSet, heldOut: LabeledSet) throws(UnlearningError) -> PGUResult {
+        try configuration.validate()
+        guard forget.count > 0 else { throw .invalidParameter("the forget set is empty") }
+        var clock = Stopwatch()
+        var timings: [String: Double] = [:]
+        let layers = model.projectableLayers
+        for l in layers where bases[l.name] == nil { throw .invalidParameter("no cached basis for layer \(l.name)") }
+        for l in layers where bases[l.name]?.dimension != l.inputDimension {
+            throw .invalidParameter("cached basis of layer \(l.name) has d = \(bases[l.name]?.dimension ?? 0), the layer has \(l.inputDimension)")
+        }
+
+        // 1. G_f and the retained bases.
+        let grams = PGUEngine.layerGrams(model: model, images: forget.images, batchSize: 256, unfoldStride1: configuration.unfoldStride1)
+        timings["forget_gram"] = clock.lap()
+        var retained: [String: LayerBasis] = [:]
+        for l in layers {
+            guard let basis = bases[l.name], let g = grams[l.name] else { continue }
+            do { retained[l.name] = try basis.downdated(removing: g.matrix, forgetRows: g.rowCount) } catch {
+                throw .rejected("downdate of layer \(l.name) failed: \(error)")
+            }
+        }
+        timings["downdate"] = clock.lap()
+
+        // 2. Evaluation sets and the starting point.
+        let original = Dictionary(uniqueKeysWithValues: layers.map { ($0.weightName, model.parameterValues($0.weightName)) })
+        let evaluation = EvaluationSets(forget: forget, heldOut: heldOut, mode: configuration.mode,
+                                        limit: configuration.evaluationSubsample, seed: configuration.seed)
+        let start = evaluation.measure(model)
+
+        // 3. Trials.
+        var trials: [TrialRecord] = []
+        var best: (gamma: Double, weights: [String: [Float]], record: TrialRecord)?
+        func attempt(_ gamma: Double, abandonEarly: Bool) throws(UnlearningError) -> TrialOutcome {
+            let (record, weights) = try trial(gamma: gamma, layers: layers, retained: retained, original: original,
+                                              forget: forget, evaluation: evaluation, start: start, abandonEarly: abandonEarly)
+            trials.append(record)
+            progress?(String(format: "gamma %.4f: %@ after %d epochs (forget %.2f%%, held-out %.2f%%, %.1fs)",
+                             gamma, record.outcome.rawValue as NSString, record.epochs, 100 * record.forgetAccuracy,
+                             100 * record.heldOutAccuracy, record.seconds))
+            if record.outcome == .met, best == nil || gamma > (best?.gamma ?? 0) { best = (gamma, weights, record) }
+            return record.outcome
+        }
+        switch configuration.gamma {
+        case .fixed(let g):
+            _ = try attempt(g, abandonEarly: false)
+        case .auto(let low, let high, let maxTrials):
+            var lo = low, hi = high
+            for _ in 0..<maxTrials {
+                let mid = (lo + hi) / 2
+                switch try attempt(mid, abandonEarly: true) {
+                case .met, .collapsed: lo = mid
+                case .budgetExhausted, .abandoned: hi = mid
+                }
+                if hi - lo < 0.01 { break }
+            }
+        }
+        timings["search"] = clock.lap()
+
+        // 4. Commit the best trial: exact re-projection in Float64 and verification.
+        guard let chosen = best else {
+            restore(original)
+            let last = trials.last
+            timings["total"] = clock.total
+            return PGUResult(status: .failed("no trial met the stopping rule (last: \(last?.outcome.rawValue ?? "none"))"),
+                             gamma: nil, trials: trials, layers: [], retainedBases: [], updatedWeights: [:],
+                             forgetAccuracyBefore: start.forget, forgetAccuracyAfter: start.forget,
+                             heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: start.heldOut, timings: timings)
+        }
+        var reports: [LayerReport] = []
+        var updated: [String: [Float]] = [:]
+        for l in layers {
+            guard let basis = retained[l.name], let w0 = original[l.weightName], let w1 = chosen.weights[l.weightName] else { continue }
+            let gamma = configuration.layerGamma[l.name] ?? chosen.gamma
+            let k = basis.coreRank(gamma: gamma, rule: configuration.rule)
+            let projector: GradientProjector
+            do { projector = try GradientProjector(basis: basis, k: k) } catch {
+                throw .rejected("projector of layer \(l.name) failed: \(error)")
+            }
+            let shape = [l.outputCount, l.inputDimension]
+            let delta = Tensor<Double>(shape: shape, scalars: zip(w1, w0).map { Double($0) - Double($1) })
+            let clean = projector.removeCore64(delta)
+            var newWeights = [Float](repeating: 0, count: w0.count)
+            for i in 0..<w0.count { newWeights[i] = Float(Double(w0[i]) + clean.scalars[i]) }
+            let stored = Tensor<Double>(shape: shape, scalars: zip(newWeights, w0).map { Double($0) - Double($1) })
+            reports.append(LayerReport(layer: l.name, dimension: l.inputDimension, k: k, gamma: gamma,
+                                       rho: projector.residual(stored), updateNorm: stored.frobeniusNorm))
+            if newWeights != w0 { updated[l.weightName] = newWeights }
+            model.setParameterValues(l.weightName, newWeights)
+        }
+        let end = evaluation.measure(model)
+        timings["verify"] = clock.lap()
+        timings["total"] = clock.total
+        let maxRho = reports.map(\.rho).max() ?? 0
+        var status = PGUResult.Status.applied
+        if maxRho > configuration.tolerance {
+            status = .failed(String(format: "max orthogonality residual %.3g exceeds tolerance %.3g", maxRho, configuration.tolerance))
+            restore(original)
+        }
+        return PGUResult(status: status, gamma: chosen.gamma, trials: trials, layers: reports,
+                         retainedBases: layers.compactMap { retained[$0.name]?.truncated() }, updatedWeights: updated,
+                         forgetAccuracyBefore: start.forget, forgetAccuracyAfter: end.forget,
+                         heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: end.heldOut, timings: timings)
+    }
+
+    private func restore(_ weights: [String: [Float]]) {
+        for (name, values) in weights { model.setParameterValues(name, values) }
+    }
+
+    /// One projected-SGD run at a given γ from the original weights.
+    private func trial(gamma: Double, layers: [ProjectableLayer], retained: [String: LayerBasis], original: [String: [Float]],
+                       forget: LabeledSet, evaluation: EvaluationSets, start: EvaluationSets.Measurement,
+                       abandonEarly: Bool) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
+        var clock = Stopwatch()
+        let config = configuration
+        restore(original)
+        var projectors: [(ProjectableLayer, GradientProjector)] = []
+        for l in layers {
+            guard let basis = retained[l.name] else { continue }
+            let k = basis.coreRank(gamma: config.layerGamma[l.name] ?? gamma, rule: config.rule)
+            do { projectors.append((l, try GradientProjector(basis: basis, k: k))) } catch {
+                throw .rejected("projector of layer \(l.name) failed: \(error)")
+            }
+        }
+        let maxRows = layers.map(\.outputCount).max() ?? 1
+        var scratch = [Float](repeating: 0, count: maxRows * (layers.map(\.inputDimension).max() ?? 1))
+        var rng = SeededGenerator(seed: config.seed)
+        let depoison = config.mode == .depoison
+        var history: [EpochRecord] = []
+        var previous = (weights: original, measurement: start)
+        var bestDepoison = (weights: original, measurement: start)
+        var sinceImprovement = 0
+        var outcome = TrialOutcome.budgetExhausted
+        var result = original
+        var epochsRun = 0
+
+        epochs: for epoch in 0..<config.maxEpochs {
+            let lr = Float(config.learningRate(epoch: epoch))
+            let order = rng.permutation(forget.count)
+            var lossSum = 0.0, batches = 0
+            var b = 0
+            while b < order.count {
+                let batch = forget.subset(Array(order[b..<min(order.count, b + config.batchSize)]))
+                b += config.batchSize
+                model.zeroGradients()
+                let z = model.forwardForUnlearning(batch.images, unfoldStride1: false, capture: nil)
+                let (loss, dz) = config.loss.evaluate(logits: z, labels: batch.labels, depoison: depoison)
+                lossSum += loss; batches += 1
+                model.backwardForUnlearning(dz)
+                for (l, projector) in projectors {
+                    model.withGradient(l.weightName) { g in
+                        guard let gp = g.baseAddress else { return }
+                        var scale: Float = 1
+                        var before = 0.0
+                        if config.stepScaling == .normalized { for v in g { before += Double(v) * Double(v) } }
+                        scratch.withUnsafeMutableBufferPointer { s in
+                            guard let sp = s.baseAddress else { return }
+                            projector.project(gp, rows: l.outputCount, scratch: sp)
+                        }
+                        if config.stepScaling == .normalized {
+                            var after = 0.0
+                            for v in g { after += Double(v) * Double(v) }
+                            if after > 0 { scale = Float((before / after).squareRoot()) }
+                        }
+                        model.withParameter(l.weightName) { w in
+                            let step = lr * scale
+                            for i in 0..<w.count { w[i] -= step * g[i] }
+                        }
+                    }
+                }
+            }
+            epochsRun = epoch + 1
+            let m = evaluation.measure(model)
+            history.append(EpochRecord(epoch: epoch + 1, learningRate: Double(lr), loss: lossSum / Double(max(batches, 1)),
+                                       forgetAccuracy: m.forget, heldOutAccuracy: m.heldOut))
+            let current = currentWeights(layers)
+            switch config.mode {
+            case .samples:
+                if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
+                if m.heldOut > m.forget {
+                    // Keep whichever of this epoch and the previous one has the smaller |gap|.
+                    let gapNow = abs(m.heldOut - m.forget), gapBefore = abs(previous.measurement.heldOut - previous.measurement.forget)
+                    result = gapNow <= gapBefore ? current : previous.weights
+                    outcome = .met
+                    break epochs
+                }
+                if abandonEarly && epoch >= 4 {
+                    let gap0 = start.forget - start.heldOut, gap = m.forget - m.heldOut
+                    let rate = (gap0 - gap) / Double(epoch + 1)
+                    let remaining = Double(config.maxEpochs - epoch - 1)
+                    if rate <= 0 || gap / rate > 1.5 * remaining { outcome = .abandoned; result = current; break epochs }
+                }
+            case .wholeClass:
+                if m.heldOut < start.heldOut - config.classMargin { outcome = .collapsed; result = current; break epochs }
+                if m.forget <= evaluation.chance { outcome = .met; result = current; break epochs }
+            case .depoison:
+                if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
+                if m.heldOut > bestDepoison.measurement.heldOut {
+                    bestDepoison = (current, m); sinceImprovement = 0
+                } else {
+                    sinceImprovement += 1
+                    if sinceImprovement >= config.patience { outcome = .met; result = bestDepoison.weights; break epochs }
+                }
+            }
+            previous = (current, m)
+            result = current
+        }
+        if config.mode == .depoison && outcome == .budgetExhausted { outcome = .met; result = bestDepoison.weights }
+        restore(result)
+        let final = evaluation.measure(model)
+        let record = TrialRecord(gamma: gamma, epochs: epochsRun, forgetAccuracy: final.forget, heldOutAccuracy: final.heldOut,
+                                 seconds: clock.total, outcome: outcome, history: history)
+        return (record, result)
+    }
+
+    private func currentWeights(_ layers: [ProjectableLayer]) -> [String: [Float]] {
+        Dictionary(uniqueKeysWithValues: layers.map { ($0.weightName, model.parameterValues($0.weightName)) })
+    }
+}
+
+/// The fixed subsamples a run evaluates after every epoch.
+struct EvaluationSets {
+    struct Measurement { var forget: Double; var heldOut: Double }
+    /// Forget samples (class mode: the forgotten class's training samples).
+    let forget: LabeledSet
+    /// Held-out samples (class mode: held-out samples of the other classes).
+    let heldOut: LabeledSet
+    /// 1 / number of classes.
+    let chance: Double
+
+    init(forget: LabeledSet, heldOut: LabeledSet, mode: UnlearningMode, limit: Int, seed: UInt64) {
+        self.forget = forget.subsample(limit, seed: seed &+ 1)
+        switch mode {
+        case .wholeClass(let c): self.heldOut = heldOut.filter { $0 != c }.subsample(limit, seed: seed &+ 2)
+        default: self.heldOut = heldOut.subsample(limit, seed: seed &+ 2)
+        }
+        self.chance = 1 / Double(max(Set(heldOut.labels + forget.labels).count, 1))
+    }
+
+    func measure(_ model: any UnlearnableModel) -> Measurement {
+        Measurement(forget: model.accuracy(on: forget), heldOut: model.accuracy(on: heldOut))
+    }
+}
+
+/// Wall-clock laps on a monotonic clock.
+struct Stopwatch {
+    private let start = Stopwatch.now()
+    private var last = Stopwatch.now()
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// Seconds since the previous lap (or the start).
+    mutating func lap() -> Double { let t = Stopwatch.now(); defer { last = t }; return t - last }
+    /// Seconds since the start.
+    var total: Double { Stopwatch.now() - start }
+}

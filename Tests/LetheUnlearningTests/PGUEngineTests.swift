@@ -1,0 +1,121 @@
+import XCTest
+import LetheTensor
+@testable import LetheUnlearning
+
+final class PGULossTests: XCTestCase {
+    /// Central finite differences of the loss against the analytic dLogits, in both loss forms.
+    func testGradientMatchesFiniteDifferences() {
+        var rng = SeededGenerator(seed: 11)
+        var z = Tensor<Float>(zeros: [3, 5])
+        z.scalars.withUnsafeMutableBufferPointer { rng.fillNormal($0, std: 2) }
+        let labels = [0, 3, 4]
+        let loss = PGULoss()
+        for depoison in [false, true] {
+            let (_, grad) = loss.evaluate(logits: z, labels: labels, depoison: depoison)
+            for i in 0..<z.count {
+                let eps: Float = 1e-2
+                var zp = z, zm = z
+                zp.scalars[i] += eps; zm.scalars[i] -= eps
+                let fd = (loss.evaluate(logits: zp, labels: labels, depoison: depoison).loss
+                          - loss.evaluate(logits: zm, labels: labels, depoison: depoison).loss) / Double(2 * eps)
+                XCTAssertEqual(Double(grad.scalars[i]), fd, accuracy: 2e-4 + 1e-3 * abs(fd), "depoison=\(depoison) index \(i)")
+            }
+        }
+    }
+
+    func testLossValuesAtKnownPoints() {
+        // Uniform prediction over 4 classes: p_y = 0.25.
+        let z = Tensor<Float>(zeros: [1, 4])
+        let (l, _) = PGULoss().evaluate(logits: z, labels: [1], depoison: false)
+        XCTAssertEqual(l, -log(1 - 0.25 + 0.05) + 0.2 * -log(4.0), accuracy: 1e-9)
+        let (ld, _) = PGULoss().evaluate(logits: z, labels: [1], depoison: true)
+        XCTAssertEqual(ld, -log(1 - 0.25 + 0.05) + 0.2 * log(3.0), accuracy: 1e-9)
+    }
+}
+
+final class PGUEngineTests: XCTestCase {
+    func makeModel() -> (TinyMLP, LabeledSet, LabeledSet, [String: LayerBasis]) {
+        let all = blobs(n: 1000, d: 10, classes: 4, noise: 1.6, seed: 21)
+        let train = all.subset(Array(0..<600)), val = all.subset(Array(600..<1000))
+        let model = TinyMLP(d: 10, h: 32, c: 4, seed: 3)
+        model.train(train, epochs: 60, lr: 0.1, batch: 32, seed: 4)
+        let bases = try! PGUEngine.computeBases(model: model, images: train.images)
+        return (model, train, val, Dictionary(uniqueKeysWithValues: bases.map { ($0.layer, $0) }))
+    }
+
+    func testFixedGammaRunIsOrthogonalDeterministicAndFreezesBiases() throws {
+        let (model, train, val, bases) = makeModel()
+        let forget = train.subset(Array(0..<60))
+        let biases = (model.parameterValues("fc1.bias"), model.parameterValues("fc2.bias"))
+        var config = PGUConfiguration()
+        config.gamma = .fixed(0.5)
+        config.maxEpochs = 20
+        config.batchSize = 16
+        config.collapseMargin = 0.05  // 400 held-out samples: one point is 4 samples
+        let engine = PGUEngine(model: model, configuration: config)
+        let before = model.params
+        let result = try engine.run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(result.trials.count, 1)
+        XCTAssertEqual(result.layers.map(\.layer), ["fc1", "fc2"])
+        for l in result.layers {
+            XCTAssertLessThanOrEqual(l.rho, 1e-5, "layer \(l.layer)")
+            XCTAssertGreaterThan(l.k, 0)
+            XCTAssertLessThan(l.k, l.dimension + 1)
+        }
+        if result.status == .applied {
+            XCTAssertFalse(result.updatedWeights.isEmpty, "an applied run changes weights")
+            XCTAssertEqual(model.parameterValues("fc1.bias"), biases.0)
+            XCTAssertEqual(model.parameterValues("fc2.bias"), biases.1)
+        }
+        // Determinism: the same run from the same start gives bit-identical weights.
+        let after = model.params
+        model.params = before
+        let again = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(model.params, after)
+        XCTAssertEqual(again.trials.first?.epochs, result.trials.first?.epochs)
+        // Retained bases equal a direct computation on the retained rows.
+        let retainedDirect = PGUEngine.layerGrams(model: TinyMLPSnapshot.copy(before, of: model), images: train.subset(Array(60..<600)).images)
+        let direct = try LayerBasis(layer: "fc1", gram: retainedDirect["fc1"]!.matrix, rowCount: 540)
+        let down = result.retainedBases.first { $0.layer == "fc1" }!
+        for i in 0..<min(5, down.rank) {
+            XCTAssertEqual(down.sigma[i], direct.sigma[i], accuracy: 1e-6 * direct.sigma[0])
+        }
+    }
+
+    func testInvalidParametersAreRejected() {
+        let (model, train, val, bases) = makeModel()
+        var config = PGUConfiguration()
+        config.gamma = .fixed(1.5)
+        XCTAssertThrowsError(try PGUEngine(model: model, configuration: config).run(bases: bases, forget: train.subset([0]), heldOut: val)) {
+            XCTAssertEqual($0 as? UnlearningError, .invalidParameter("gamma 1.5 outside (0, 1]"))
+        }
+        config.gamma = .fixed(0.5)
+        XCTAssertThrowsError(try PGUEngine(model: model, configuration: config).run(bases: [:], forget: train.subset([0]), heldOut: val)) {
+            XCTAssertEqual($0 as? UnlearningError, .invalidParameter("no cached basis for layer fc1"))
+        }
+    }
+
+    func testAutoGammaRecordsEveryTrialAndPicksTheLargestThatMet() throws {
+        let (model, train, val, bases) = makeModel()
+        var config = PGUConfiguration()
+        config.gamma = .auto(low: 0.3, high: 0.99, maxTrials: 4)
+        config.maxEpochs = 15
+        config.batchSize = 16
+        config.collapseMargin = 0.05
+        let result = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: train.subset(Array(0..<60)), heldOut: val)
+        XCTAssertGreaterThanOrEqual(result.trials.count, 1)
+        XCTAssertLessThanOrEqual(result.trials.count, 4)
+        let met = result.trials.filter { $0.outcome == .met }.map(\.gamma)
+        XCTAssertEqual(result.gamma, met.max())
+        XCTAssertEqual(result.trials.first?.gamma ?? 0, 0.645, accuracy: 1e-12)
+    }
+}
+
+/// A fresh TinyMLP holding given parameters (for computing Grams of the original model).
+enum TinyMLPSnapshot {
+    static func copy(_ params: [String: Tensor<Float>], of model: TinyMLP) -> TinyMLP {
+        let m = TinyMLP(d: model.d, h: model.h, c: model.c, seed: 0)
+        m.params = params
+        return m
+    }
+}
