@@ -164,7 +164,7 @@ public final class PGUEngine {
     public static func layerGrams(model: any UnlearnableModel, images: Tensor<Float>, batchSize: Int = 256,
                                   unfoldStride1: Bool = false) -> [String: GramAccumulator] {
         var grams: [String: GramAccumulator] = [:]
-        for l in model.projectableLayers { grams[l.name] = GramAccumulator(dimension: l.inputDimension) }
+        for l in model.unlearningLayers { grams[l.name] = GramAccumulator(dimension: l.inputDimension) }
         let n = images.shape[0]
         let per = images.count / max(n, 1)
         var start = 0
@@ -185,7 +185,7 @@ public final class PGUEngine {
                                     unfoldStride1: Bool = false) throws(UnlearningError) -> [LayerBasis] {
         let grams = layerGrams(model: model, images: images, batchSize: batchSize, unfoldStride1: unfoldStride1)
         var out: [LayerBasis] = []
-        for l in model.projectableLayers {
+        for l in model.unlearningLayers {
             guard let g = grams[l.name] else { continue }
             do { out.append(try LayerBasis(layer: l.name, gram: g.matrix, rowCount: g.rowCount)) } catch {
                 throw .rejected("eigendecomposition of layer \(l.name) failed: \(error)")
@@ -205,7 +205,7 @@ public final class PGUEngine {
         guard forget.count > 0 else { throw .invalidParameter("the forget set is empty") }
         var clock = Stopwatch()
         var timings: [String: Double] = [:]
-        let layers = model.projectableLayers
+        let layers = model.unlearningLayers
         for l in layers where bases[l.name] == nil { throw .invalidParameter("no cached basis for layer \(l.name)") }
         for l in layers where bases[l.name]?.dimension != l.inputDimension {
             throw .invalidParameter("cached basis of layer \(l.name) has d = \(bases[l.name]?.dimension ?? 0), the layer has \(l.inputDimension)")
@@ -309,13 +309,13 @@ public final class PGUEngine {
     }
 
     /// One projected-SGD run at a given γ from the original weights.
-    private func trial(gamma: Double, layers: [ProjectableLayer], retained: [String: LayerBasis], original: [String: [Float]],
+    private func trial(gamma: Double, layers: [UnlearningLayer], retained: [String: LayerBasis], original: [String: [Float]],
                        forget: LabeledSet, evaluation: EvaluationSets, start: EvaluationSets.Measurement,
                        abandonEarly: Bool) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
         var clock = Stopwatch()
         let config = configuration
         restore(original)
-        var projectors: [(ProjectableLayer, GradientProjector)] = []
+        var projectors: [(UnlearningLayer, GradientProjector)] = []
         for l in layers {
             guard let basis = retained[l.name] else { continue }
             let k = basis.coreRank(gamma: config.layerGamma[l.name] ?? gamma, rule: config.rule)
@@ -414,7 +414,7 @@ public final class PGUEngine {
         return (record, result)
     }
 
-    private func currentWeights(_ layers: [ProjectableLayer]) -> [String: [Float]] {
+    private func currentWeights(_ layers: [UnlearningLayer]) -> [String: [Float]] {
         Dictionary(uniqueKeysWithValues: layers.map { ($0.weightName, model.parameterValues($0.weightName)) })
     }
 }

@@ -1,7 +1,7 @@
 import LetheTensor
 
 /// A Conv2d or Linear layer whose weight PGU updates.
-public struct ProjectableLayer: Sendable, Equatable {
+public struct UnlearningLayer: Sendable, Equatable {
     /// Name prefix in the state_dict (`features.0`).
     public var name: String
     /// Weight parameter name (`features.0.weight`).
@@ -23,7 +23,7 @@ public struct ProjectableLayer: Sendable, Equatable {
 /// BatchNorm stays in eval mode and dropout is off throughout unlearning (the paper's setup).
 public protocol UnlearnableModel: AnyObject {
     /// Every Conv2d and Linear layer, in forward order.
-    var projectableLayers: [ProjectableLayer] { get }
+    var unlearningLayers: [UnlearningLayer] { get }
 
     /// Eval-mode forward pass that keeps what `backward` needs; returns logits (batch × classes).
     ///

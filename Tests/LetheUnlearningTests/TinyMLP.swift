@@ -25,9 +25,9 @@ final class TinyMLP: UnlearnableModel {
         zeroGradients()
     }
 
-    var projectableLayers: [ProjectableLayer] {
-        [ProjectableLayer(name: "fc1", weightName: "fc1.weight", inputDimension: d, outputCount: h),
-         ProjectableLayer(name: "fc2", weightName: "fc2.weight", inputDimension: h, outputCount: c)]
+    var unlearningLayers: [UnlearningLayer] {
+        [UnlearningLayer(name: "fc1", weightName: "fc1.weight", inputDimension: d, outputCount: h),
+         UnlearningLayer(name: "fc2", weightName: "fc2.weight", inputDimension: h, outputCount: c)]
     }
 
     func forwardForUnlearning(_ input: Tensor<Float>, unfoldStride1: Bool,
