@@ -160,6 +160,9 @@ public struct LayerRegistry {
     /// Projectable layers in execution order.
     public internal(set) var projectable: [ProjectableLayer] = []
 
+    /// An empty registry (register a layer into it to list its state).
+    public init() {}
+
     mutating func add(parameter p: Parameter, prefix: String, name: String) {
         p.name = join(prefix, name); state.append(.parameter(p))
     }
