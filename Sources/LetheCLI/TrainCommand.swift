@@ -65,6 +65,7 @@ struct TrainCommand: ParsableCommand {
 
     func run(_ context: CommandContext) throws {
         BLASThreads.set(threads)
+        AllocatorTuning.keepFreedMemory()
         var spec = ModelSpec(arch: arch, width: width)
         if let specPath { spec = try ModelSpec.decode(json: try FileBytes.read(specPath)) }
         let t0 = Date()

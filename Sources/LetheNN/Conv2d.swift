@@ -25,7 +25,8 @@ public final class Conv2d: Layer {
     public var computesInputGradient = true
     var projectableIndex = -1
     private var rows: [Float] = []          // (N·P, K) patch rows of the last forward
-    private var scratch: [Float] = []       // (N·P, C_out) / (N·P, K) work space
+    private var scratch: [Float] = []       // (N·P, C_out) work space
+    private var dRows: [Float] = []         // (N·P, K) gradient of the patch rows
     private var geometry: ConvGeometry?
     private var batch = 0
 
@@ -76,7 +77,7 @@ public final class Conv2d: Layer {
         withPointer(x) { px in
             rows.withUnsafeMutableBufferPointer { r in
                 guard let pr = r.baseAddress else { return }
-                Im2col.im2col(g, batch: n, input: px, output: pr)
+                PatchKernels.im2col(g, batch: n, input: px, output: pr)
             }
         }
         if let capture = ctx.capture {
@@ -112,8 +113,8 @@ public final class Conv2d: Layer {
         guard let g = geometry else { preconditionFailure("Conv2d.backward before forward") }
         let n = batch, p = g.positions, k = g.patchSize, co = outChannels
         precondition(dy.shape == [n, co, g.outHeight, g.outWidth], "Conv2d dy \(dy.shape) does not match its forward")
-        if scratch.count < n * p * max(co, k) { scratch = [Float](repeating: 0, count: n * p * max(co, k)) }
-        var dRows: [Float] = computesInputGradient ? [Float](unsafeUninitializedCapacity: n * p * k) { _, c in c = n * p * k } : []
+        if scratch.count < n * p * co { scratch = [Float](repeating: 0, count: n * p * co) }
+        if computesInputGradient && dRows.count != n * p * k { dRows = [Float](repeating: 0, count: n * p * k) }
         withPointer(dy) { pdy in
             scratch.withUnsafeMutableBufferPointer { s in
                 guard let ps = s.baseAddress else { return }
@@ -153,7 +154,7 @@ public final class Conv2d: Layer {
         dRows.withUnsafeBufferPointer { d in
             withMutablePointer(&dx) { pdx in
                 guard let pd = d.baseAddress else { return }
-                Im2col.col2im(g, batch: n, input: pd, output: pdx)
+                PatchKernels.col2im(g, batch: n, input: pd, output: pdx)
             }
         }
         return dx

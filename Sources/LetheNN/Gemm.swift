@@ -44,3 +44,22 @@ func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                               a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 }
+
+/// Process-wide allocator tuning for training loops.
+public enum AllocatorTuning {
+    /// Asks glibc malloc (`mallopt`) to serve blocks up to 32 MiB from the heap and to keep freed
+    /// memory, so per-batch activations reuse pages instead of faulting in fresh zeroed ones
+    /// from `mmap` every step. Call once from an executable (CLI, benchmark) before training.
+    public static func keepFreedMemory() {
+        #if os(Linux)
+        _ = glibcMallopt(-3, 32 << 20)  // M_MMAP_THRESHOLD
+        _ = glibcMallopt(-1, 1 << 30)   // M_TRIM_THRESHOLD
+        #endif
+    }
+}
+
+#if os(Linux)
+/// glibc's `int mallopt(int param, int value)` (<malloc.h> is not in the Glibc module).
+@_silgen_name("mallopt")
+func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+#endif
