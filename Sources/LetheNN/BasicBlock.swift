@@ -34,6 +34,7 @@ public final class BasicBlock: Layer {
         }
     }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] {
         let main = try bn2.outputShape(try conv2.outputShape(try bn1.outputShape(try conv1.outputShape(input))))
         if let downsample {
@@ -45,6 +46,7 @@ public final class BasicBlock: Layer {
         return main
     }
 
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into r: inout LayerRegistry) {
         conv1.register(prefix: join(prefix, "conv1"), into: &r)
         bn1.register(prefix: join(prefix, "bn1"), into: &r)
@@ -56,6 +58,7 @@ public final class BasicBlock: Layer {
         }
     }
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         var h = conv1.forward(x, ctx)
         h = bn1.forward(h, ctx)
@@ -74,6 +77,7 @@ public final class BasicBlock: Layer {
         return y
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         let n = dy.count
         let dsum = withPointer(dy) { pdy in

@@ -40,6 +40,7 @@ public final class BatchNorm: Layer {
         numBatchesTracked = Counter(name: "num_batches_tracked")
     }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] {
         let ok = spatial ? (input.count == 3 && input[0] == channels) : (input == [channels])
         guard ok else {
@@ -48,6 +49,7 @@ public final class BatchNorm: Layer {
         return input
     }
 
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into r: inout LayerRegistry) {
         r.add(parameter: weight, prefix: prefix, name: "weight")
         r.add(parameter: bias, prefix: prefix, name: "bias")
@@ -56,6 +58,7 @@ public final class BatchNorm: Layer {
         r.add(counter: numBatchesTracked, prefix: prefix, name: "num_batches_tracked")
     }
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         let n = x.shape[0], c = channels, s = spatial ? x.shape[2] * x.shape[3] : 1
         precondition(x.shape[1] == c && x.count == n * c * s, "BatchNorm(\(c)) input \(x.shape)")
@@ -117,6 +120,7 @@ public final class BatchNorm: Layer {
         }
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         let n = inputShape[0], c = channels, s = dy.count / max(n * c, 1), count = n * s
         let train = lastMode == .train

@@ -41,6 +41,7 @@ public final class Conv2d: Layer {
     /// Patch length C_in·k·k.
     public var patchSize: Int { inChannels * kernelSize * kernelSize }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] {
         guard input.count == 3, input[0] == inChannels else {
             throw .shapeMismatch("Conv2d(\(inChannels), \(outChannels)) needs inputs of shape [\(inChannels), H, W], got \(input)")
@@ -53,6 +54,7 @@ public final class Conv2d: Layer {
         return [outChannels, oh, ow]
     }
 
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into r: inout LayerRegistry) {
         r.add(parameter: weight, prefix: prefix, name: "weight")
         if let bias { r.add(parameter: bias, prefix: prefix, name: "bias") }
@@ -69,6 +71,7 @@ public final class Conv2d: Layer {
                             kernel: kernelSize, stride: s, padding: padding)
     }
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         let g = geometryFor(x, stride: stride)
         let n = x.shape[0], p = g.positions, k = g.patchSize, co = outChannels
@@ -109,6 +112,7 @@ public final class Conv2d: Layer {
         }
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         guard let g = geometry else { preconditionFailure("Conv2d.backward before forward") }
         let n = batch, p = g.positions, k = g.patchSize, co = outChannels

@@ -7,9 +7,12 @@ public final class ReLU: Layer {
     /// A ReLU.
     public init() {}
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] { input }
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into registry: inout LayerRegistry) {}
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         let n = x.count
         let y = withPointer(x) { px in
@@ -21,6 +24,7 @@ public final class ReLU: Layer {
         return y
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         let n = dy.count
         return withPointer(dy) { pdy in
@@ -40,14 +44,18 @@ public final class Flatten: Layer {
     /// A flatten layer.
     public init() {}
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] { [input.reduce(1, *)] }
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into registry: inout LayerRegistry) {}
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         inputShape = x.shape
         return x.reshaped([x.shape[0], x.count / max(x.shape[0], 1)])
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> { dy.reshaped(inputShape) }
 }
 
@@ -68,9 +76,12 @@ public final class Dropout: Layer {
         self.generator = SeededGenerator(seed: seed)
     }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] { input }
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into registry: inout LayerRegistry) {}
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         active = ctx.mode == .train && probability > 0
         guard active else { return x }
@@ -86,6 +97,7 @@ public final class Dropout: Layer {
         }
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         guard active else { return dy }
         let n = dy.count

@@ -24,6 +24,7 @@ public final class Linear: Layer {
         self.bias = bias ? Parameter(name: "bias", value: Tensor(zeros: [outFeatures])) : nil
     }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] {
         guard input.count == 1, input[0] == inFeatures else {
             throw .shapeMismatch("Linear(\(inFeatures), \(outFeatures)) needs inputs of shape [\(inFeatures)], got \(input) (add a flatten layer?)")
@@ -31,6 +32,7 @@ public final class Linear: Layer {
         return [outFeatures]
     }
 
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into r: inout LayerRegistry) {
         r.add(parameter: weight, prefix: prefix, name: "weight")
         if let bias { r.add(parameter: bias, prefix: prefix, name: "bias") }
@@ -42,6 +44,7 @@ public final class Linear: Layer {
     }
 
     // (B, in) x (in, out) -> (B, out)
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         let b = x.shape[0]
         precondition(x.count == b * inFeatures, "Linear input \(x.shape) does not have \(inFeatures) features")
@@ -66,6 +69,7 @@ public final class Linear: Layer {
         }
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         let b = dy.shape[0], (n, k) = (outFeatures, inFeatures)
         withPointer(dy) { pdy in

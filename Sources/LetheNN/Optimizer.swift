@@ -29,6 +29,7 @@ public final class SGD: Optimizer {
         self.learningRate = learningRate; self.momentum = momentum; self.weightDecay = weightDecay; self.nesterov = nesterov
     }
 
+    /// Updates every parameter in place from its current gradient.
     public func step(_ parameters: [Parameter]) {
         let lr = learningRate, mu = momentum, wd = weightDecay, nest = nesterov
         for p in parameters {
@@ -79,6 +80,7 @@ public final class Adam: Optimizer {
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
     }
 
+    /// Updates every parameter in place from its current gradient.
     public func step(_ parameters: [Parameter]) {
         t += 1
         let b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay, lr = learningRate

@@ -17,14 +17,17 @@ public final class MaxPool2d: Layer {
         self.kernelSize = kernelSize; self.stride = stride ?? kernelSize
     }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] {
         guard input.count == 3, input[1] >= kernelSize, input[2] >= kernelSize else {
             throw .shapeMismatch("MaxPool2d(\(kernelSize)) needs [C, H, W] with H, W ≥ \(kernelSize), got \(input)")
         }
         return [input[0], (input[1] - kernelSize) / stride + 1, (input[2] - kernelSize) / stride + 1]
     }
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into registry: inout LayerRegistry) {}
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         precondition(x.rank == 4, "MaxPool2d input must be NCHW, got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -58,6 +61,7 @@ public final class MaxPool2d: Layer {
         }
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         var dx = Tensor<Float>(zeros: inputShape)
         let m = dy.count
@@ -95,14 +99,17 @@ public final class AvgPool2d: Layer {
         global ? (h, w, 1, 1) : (kernelSize, kernelSize, stride, stride)
     }
 
+    /// Per-sample output shape for a per-sample input shape; throws `NNError.shapeMismatch` when it does not fit.
     public func outputShape(_ input: [Int]) throws(NNError) -> [Int] {
         guard input.count == 3 else { throw .shapeMismatch("AvgPool2d needs [C, H, W], got \(input)") }
         let (kh, kw, sh, sw) = window(input[1], input[2])
         guard input[1] >= kh, input[2] >= kw else { throw .shapeMismatch("AvgPool2d(\(kernelSize)) does not fit \(input)") }
         return [input[0], (input[1] - kh) / sh + 1, (input[2] - kw) / sw + 1]
     }
+    /// Names this layer's state under `prefix` and adds it to the registry.
     public func register(prefix: String, into registry: inout LayerRegistry) {}
 
+    /// Forward pass on a batch (shapes in the type's documentation); caches what `backward` needs.
     public func forward(_ x: Tensor<Float>, _ ctx: ForwardContext) -> Tensor<Float> {
         precondition(x.rank == 4, "AvgPool2d input must be NCHW, got \(x.shape)")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -129,6 +136,7 @@ public final class AvgPool2d: Layer {
         }
     }
 
+    /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (kh, kw, sh, sw) = window(h, w)

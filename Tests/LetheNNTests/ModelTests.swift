@@ -126,3 +126,23 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try LRSchedule.parse("linear", epochs: 9))
     }
 }
+
+final class SchemaTests: XCTestCase {
+    /// schema/model-spec.schema.json names exactly the architectures and layer types the builder knows.
+    func testSchemaAgreesWithBuilder() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = try Data(contentsOf: root.appendingPathComponent("schema/model-spec.schema.json"))
+        let schema = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let props = try XCTUnwrap(schema["properties"] as? [String: Any])
+        let archs = try XCTUnwrap((props["arch"] as? [String: Any])?["enum"] as? [String])
+        for a in archs { XCTAssertNoThrow(try Model(spec: ModelSpec(arch: a, width: 0.1), inputShape: [1, 8, 8], classes: 3), a) }
+        let layer = try XCTUnwrap((schema["$defs"] as? [String: Any])?["layer"] as? [String: Any])
+        let types = try XCTUnwrap(((layer["properties"] as? [String: Any])?["type"] as? [String: Any])?["enum"] as? [String])
+        for t in types {
+            let spec = ModelSpec(layers: [LayerSpec(type: t, out: 2, kernel: 1, global: true), LayerSpec(type: "flatten"), LayerSpec(type: "linear")])
+            let input = t == "batchnorm1d" || t == "linear" ? [4] : [2, 4, 4]
+            XCTAssertNoThrow(try Model(spec: spec, inputShape: input, classes: 3), t)
+        }
+        XCTAssertThrowsError(try Model(spec: ModelSpec(layers: [LayerSpec(type: "gelu")]), inputShape: [4], classes: 3))
+    }
+}
