@@ -43,7 +43,7 @@ let package = Package(
 
         .testTarget(name: "LetheCryptoTests", dependencies: ["LetheCrypto"]),
         .testTarget(name: "LetheTensorTests", dependencies: ["LetheTensor"]),
-        .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"]),
+        .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"], exclude: ["Fixtures"]),
         .testTarget(name: "LetheUnlearningTests", dependencies: ["LetheUnlearning"]),
         .testTarget(name: "LetheStoreTests", dependencies: ["LetheStore"]),
         .testTarget(name: "LetheLedgerTests", dependencies: ["LetheLedger"]),

@@ -25,7 +25,7 @@ struct TrainCommand: ParsableCommand {
             .option("momentum", value: "m", help: "SGD momentum.", default: "0.9"),
             .option("weight-decay", value: "w", help: "L2 weight decay.", default: "0.0005"),
             .flag("nesterov", help: "Use Nesterov momentum (SGD)."),
-            .option("schedule", value: "s", help: "LR schedule: constant, step:SIZE:GAMMA, exp:GAMMA, cosine[:MIN].", default: "constant"),
+            .option("schedule", value: "s", help: "LR schedule: constant, step:SIZE:GAMMA, exp:GAMMA, cosine[:MIN] (cosine annealing over --epochs).", default: "cosine"),
             .option("seed", value: "n", help: "Seed of initialization and shuffling.", default: "0"),
             .option("threads", value: "n", help: "OpenBLAS threads.", default: "2"),
             .option("out", short: "o", value: "file", help: "Where to write the weights (.safetensors).", required: true),
@@ -44,7 +44,7 @@ struct TrainCommand: ParsableCommand {
         self.out = out
         threads = try values.option("threads", default: 2)
         seed = try values.option("seed", default: 0)
-        scheduleText = try values.option("schedule", default: "constant")
+        scheduleText = try values.option("schedule", default: "cosine")
         let optimizerName: String = try values.option("optimizer", default: "sgd")
         guard let kind = OptimizerKind(rawValue: optimizerName) else {
             throw .usage("The value '\(optimizerName)' is invalid for '--optimizer': expected sgd or adam")
@@ -66,6 +66,7 @@ struct TrainCommand: ParsableCommand {
     func run(_ context: CommandContext) throws {
         BLASThreads.set(threads)
         AllocatorTuning.keepFreedMemory()
+        Parallel.set(threads)
         var spec = ModelSpec(arch: arch, width: width)
         if let specPath { spec = try ModelSpec.decode(json: try FileBytes.read(specPath)) }
         let t0 = Date()

@@ -103,8 +103,10 @@ public final class Conv2d: Layer {
                     sgemm(transA: false, transB: true, m: n * p, n: co, k: k, a: pr, lda: k, b: pw, ldb: k,
                           beta: 0, c: ps, ldc: co)
                     return Tensor<Float>.filled(shape: [n, co, g.outHeight, g.outWidth]) { py in
-                        for img in 0..<n {
-                            transposeAdd(ps + img * p * co, rows: p, cols: co, into: py + img * co * p, bias: biasValue)
+                        Parallel.chunks(n, costPerItem: p * co) { images in
+                            for img in images {
+                                transposeAdd(ps + img * p * co, rows: p, cols: co, into: py + img * co * p, bias: biasValue)
+                            }
                         }
                     }
                 }
@@ -123,7 +125,9 @@ public final class Conv2d: Layer {
             scratch.withUnsafeMutableBufferPointer { s in
                 guard let ps = s.baseAddress else { return }
                 // dY rows (N·P, C_out) from NCHW; db = Σ dY.
-                for img in 0..<n { transposeAdd(pdy + img * co * p, rows: co, cols: p, into: ps + img * p * co, bias: nil) }
+                Parallel.chunks(n, costPerItem: p * co) { images in
+                    for img in images { transposeAdd(pdy + img * co * p, rows: co, cols: p, into: ps + img * p * co, bias: nil) }
+                }
                 if let bias {
                     withMutablePointer(&bias.grad) { pdb in
                         for c in 0..<co {

@@ -17,7 +17,7 @@ public final class ReLU: Layer {
         let n = x.count
         let y = withPointer(x) { px in
             Tensor<Float>.filled(shape: x.shape) { py in
-                for i in 0..<n { py[i] = max(px[i], 0) }
+                Parallel.chunks(n) { r in for i in r { py[i] = max(px[i], 0) } }
             }
         }
         output = y
@@ -30,7 +30,7 @@ public final class ReLU: Layer {
         return withPointer(dy) { pdy in
             withPointer(output) { py in
                 Tensor<Float>.filled(shape: dy.shape) { pdx in
-                    for i in 0..<n { pdx[i] = py[i] > 0 ? pdy[i] : 0 }
+                    Parallel.chunks(n) { r in for i in r { pdx[i] = py[i] > 0 ? pdy[i] : 0 } }
                 }
             }
         }

@@ -14,7 +14,8 @@ enum PatchKernels {
         let (oh, ow, ps) = (g.outHeight, g.outWidth, g.patchSize)
         let (c, h, w, kh, kw) = (g.channels, g.height, g.width, g.kernelH, g.kernelW)
         let imageSize = c * h * w
-        for b in 0..<n {
+        Parallel.chunks(n, costPerItem: oh * ow * ps) { images in
+        for b in images {
             let img = input + b * imageSize
             for oy in 0..<oh {
                 let y0 = oy * g.strideH - g.padH
@@ -49,6 +50,7 @@ enum PatchKernels {
                 }
             }
         }
+        }
     }
 
     /// Adds patch rows back into (n, C, H, W) (the adjoint of `im2col`); `output` must be zeroed first.
@@ -56,7 +58,8 @@ enum PatchKernels {
         let (oh, ow, ps) = (g.outHeight, g.outWidth, g.patchSize)
         let (c, h, w, kh, kw) = (g.channels, g.height, g.width, g.kernelH, g.kernelW)
         let imageSize = c * h * w
-        for b in 0..<n {
+        Parallel.chunks(n, costPerItem: oh * ow * ps) { images in
+        for b in images {
             let img = output + b * imageSize
             for oy in 0..<oh {
                 let y0 = oy * g.strideH - g.padH
@@ -88,6 +91,7 @@ enum PatchKernels {
                     }
                 }
             }
+        }
         }
     }
 }

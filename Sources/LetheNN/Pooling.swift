@@ -38,7 +38,8 @@ public final class MaxPool2d: Layer {
         return withPointer(x) { px in
             argmax.withUnsafeMutableBufferPointer { am in
                 Tensor<Float>.filled(shape: [n, c, oh, ow]) { py in
-                    for pl in 0..<planes {
+                    Parallel.chunks(planes, costPerItem: h * w) { planeRange in
+                    for pl in planeRange {
                         let src = px + pl * h * w, base = pl * h * w
                         for oy in 0..<oh {
                             for ox in 0..<ow {
@@ -56,6 +57,7 @@ public final class MaxPool2d: Layer {
                             }
                         }
                     }
+                    }
                 }
             }
         }
@@ -67,7 +69,13 @@ public final class MaxPool2d: Layer {
         let m = dy.count
         withPointer(dy) { pdy in
             argmax.withUnsafeBufferPointer { am in
-                withMutablePointer(&dx) { pdx in for i in 0..<m { pdx[Int(am[i])] += pdy[i] } }
+                // Windows never overlap across planes, so planes split cleanly between threads.
+                let perPlane = m / max(inputShape[0] * inputShape[1], 1)
+                withMutablePointer(&dx) { pdx in
+                    Parallel.chunks(inputShape[0] * inputShape[1], costPerItem: perPlane * 4) { planes in
+                        for i in (planes.lowerBound * perPlane)..<(planes.upperBound * perPlane) { pdx[Int(am[i])] += pdy[i] }
+                    }
+                }
             }
         }
         return dx

@@ -126,6 +126,11 @@ final class DatasetTests: XCTestCase {
         }
         let (a, ra) = try run(1), (b, _) = try run(1), (c, _) = try run(2)
         XCTAssertEqual(a, b)
+        // The layers' own loops split work without cross-thread reductions: same bits with 2 threads.
+        Parallel.set(2)
+        defer { Parallel.set(1) }
+        let (d, _) = try run(1)
+        XCTAssertEqual(a, d)
         XCTAssertNotEqual(a, c)
         XCTAssertLessThan(ra[1].trainLoss, ra[0].trainLoss)
     }

@@ -76,6 +76,7 @@ func sgemmCeiling(n: Int = 1024) -> Double {
 func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
     BLASThreads.set(threads)
     AllocatorTuning.keepFreedMemory()
+    Parallel.set(threads)
     let data: Dataset
     do { data = try DatasetLoader.load("fashion-mnist").train } catch {
         print("cannot load fashion-mnist: \(error)"); exit(1)
