@@ -158,7 +158,7 @@ public final class Conv2d: Layer {
             }
         }
         guard computesInputGradient else { return Tensor(zeros: [0]) }
-        var dx = Tensor<Float>(zeros: [n, g.channels, g.height, g.width])
+        var dx = Tensor<Float>.zeroed([n, g.channels, g.height, g.width])
         dRows.withUnsafeBufferPointer { d in
             withMutablePointer(&dx) { pdx in
                 guard let pd = d.baseAddress else { return }

@@ -56,7 +56,7 @@ public struct Dataset: Sendable {
     /// The samples at `indices` (positions in this dataset), keeping ids and hashes.
     public func subset(_ indices: [Int], name: String? = nil) -> Dataset {
         let s = sampleSize
-        var x = Tensor<Float>(zeros: [indices.count] + sampleShape)
+        var x = Tensor<Float>.zeroed([indices.count] + sampleShape)
         withPointer(images) { src in
             withMutablePointer(&x) { dst in
                 for (o, i) in indices.enumerated() { (dst + o * s).update(from: src + i * s, count: s) }

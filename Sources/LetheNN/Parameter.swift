@@ -179,6 +179,13 @@ public struct LayerRegistry {
 }
 
 extension Tensor where Scalar == Float {
+    /// A zero tensor filled with `memset`: LetheTensor's generic `init(zeros:)` is not specialized
+    /// across modules and copies element by element, which is slow on activation-sized tensors.
+    @inlinable
+    static func zeroed(_ shape: [Int]) -> Tensor<Float> {
+        filled(shape: shape) { p in p.initialize(repeating: 0, count: shape.reduce(1, *)) }
+    }
+
     /// A tensor whose scalars are written by `fill` (no zeroing pass first).
     @inlinable
     static func filled(shape: [Int], _ fill: (UnsafeMutablePointer<Float>) -> Void) -> Tensor<Float> {

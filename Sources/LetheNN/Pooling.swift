@@ -41,6 +41,24 @@ public final class MaxPool2d: Layer {
                     Parallel.chunks(planes, costPerItem: h * w) { planeRange in
                     for pl in planeRange {
                         let src = px + pl * h * w, base = pl * h * w
+                        if k == 2 && s == 2 {
+                            // The common 2×2 / stride-2 window, unrolled (same order and tie rule as below).
+                            for oy in 0..<oh {
+                                let r0 = 2 * oy * w, r1 = r0 + w
+                                for ox in 0..<ow {
+                                    let c = 2 * ox
+                                    var best = src[r0 + c], bestIndex = r0 + c
+                                    let b = src[r0 + c + 1], d = src[r1 + c], e = src[r1 + c + 1]
+                                    if b > best || b.isNaN { best = b; bestIndex = r0 + c + 1 }
+                                    if d > best || d.isNaN { best = d; bestIndex = r1 + c }
+                                    if e > best || e.isNaN { best = e; bestIndex = r1 + c + 1 }
+                                    let o = (pl * oh + oy) * ow + ox
+                                    py[o] = best
+                                    am[o] = Int32(base + bestIndex)
+                                }
+                            }
+                            continue
+                        }
                         for oy in 0..<oh {
                             for ox in 0..<ow {
                                 var best = -Float.infinity, bestIndex = (oy * s) * w + ox * s
@@ -65,7 +83,7 @@ public final class MaxPool2d: Layer {
 
     /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
-        var dx = Tensor<Float>(zeros: inputShape)
+        var dx = Tensor<Float>.zeroed(inputShape)
         let m = dy.count
         withPointer(dy) { pdy in
             argmax.withUnsafeBufferPointer { am in
@@ -150,7 +168,7 @@ public final class AvgPool2d: Layer {
         let (kh, kw, sh, sw) = window(h, w)
         let oh = (h - kh) / sh + 1, ow = (w - kw) / sw + 1, planes = n * c
         let scale = 1 / Float(kh * kw)
-        var dx = Tensor<Float>(zeros: inputShape)
+        var dx = Tensor<Float>.zeroed(inputShape)
         withPointer(dy) { pdy in
             withMutablePointer(&dx) { pdx in
                 for pl in 0..<planes {

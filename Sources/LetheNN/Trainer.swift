@@ -96,7 +96,7 @@ public enum Training {
     /// Eval-mode pass over `dataset` in source order.
     public static func evaluate(_ model: Model, on dataset: Dataset, batchSize: Int = 512) throws(NNError) -> Evaluation {
         let k = model.classes
-        var probs = Tensor<Float>(zeros: [dataset.count, k])
+        var probs = Tensor<Float>.zeroed([dataset.count, k])
         var losses = [Float](), preds = [Int32]()
         losses.reserveCapacity(dataset.count); preds.reserveCapacity(dataset.count)
         var correct = 0, total = 0.0, offset = 0

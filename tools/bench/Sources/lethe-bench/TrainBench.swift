@@ -43,6 +43,7 @@ func letheTrainThroughput(arch: String, data: Dataset, batches: Int, batchSize: 
 
 /// Runs tools/bench/train_torch.py and returns its samples/s, or nil when torch is unavailable.
 func torchTrainThroughput(arch: String, batches: Int, batchSize: Int, threads: Int, repeats: Int) -> (Double, String)? {
+    if ProcessInfo.processInfo.environment["LETHE_BENCH_NO_TORCH"] != nil { return nil }  // profiling Lethe alone
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../train_torch.py").standardizedFileURL.path
     let p = Process()
@@ -87,7 +88,7 @@ func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
     for arch in archs {
         let batches = arch == "mlp" ? 200 : 40
         var lethe = LetheTrainResult(samplesPerSecond: 0, gemmShare: 0, gemmGFLOPS: 0)
-        var torch = 0.0, version = "n/a", ceiling = 0.0
+        var torch = 0.0, torch1 = 0.0, version = "n/a", ceiling = 0.0
         for _ in 0..<rounds {
             do {
                 let r = try letheTrainThroughput(arch: arch, data: data, batches: batches, batchSize: batchSize, repeats: 1)
@@ -96,17 +97,26 @@ func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
             if let (sps, v) = torchTrainThroughput(arch: arch, batches: batches, batchSize: batchSize, threads: threads, repeats: 1) {
                 torch = max(torch, sps); version = v
             }
+            // Context: PyTorch's OpenMP threads spin at barriers and collapse when the machine is
+            // oversubscribed, so its single-thread figure is reported too.
+            if let (sps, _) = torchTrainThroughput(arch: arch, batches: batches, batchSize: batchSize, threads: 1, repeats: 1) {
+                torch1 = max(torch1, sps)
+            }
             ceiling = max(ceiling, sgemmCeiling())
         }
         let ratio = torch > 0 ? String(format: "%.2f×", lethe.samplesPerSecond / torch) : "n/a"
-        rows.append(String(format: "| %@ | %.0f | %@ | %@ | %.0f%% | %.1f | %.1f | %.0f%% |", arch, lethe.samplesPerSecond,
-                           torch > 0 ? String(format: "%.0f", torch) : "n/a", ratio, lethe.gemmShare * 100,
+        rows.append(String(format: "| %@ | %.0f | %@ | %@ | %@ | %.0f%% | %.1f | %.1f | %.0f%% |", arch, lethe.samplesPerSecond,
+                           torch > 0 ? String(format: "%.0f", torch) : "n/a", ratio,
+                           torch1 > 0 ? String(format: "%.0f", torch1) : "n/a", lethe.gemmShare * 100,
                            lethe.gemmGFLOPS, ceiling, lethe.gemmGFLOPS / ceiling * 100))
         _ = version
     }
-    print("| model | Lethe samples/s | PyTorch \(torchVersionLabel()) samples/s | Lethe/PyTorch | GEMM share of time | GEMM GFLOP/s | sgemm 1024³ ceiling GFLOP/s | of ceiling |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | Lethe samples/s | PyTorch \(torchVersionLabel()) samples/s | Lethe/PyTorch | PyTorch 1 thread samples/s | Lethe GEMM share of time | Lethe GEMM GFLOP/s | sgemm 1024³ ceiling GFLOP/s | of ceiling |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows { print(r) }
+    if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
+        print("load average at the end (1/5/15 min): \(load.split(separator: " ").prefix(3).joined(separator: " "))")
+    }
 }
 
 func torchVersionLabel() -> String {
