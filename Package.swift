@@ -21,11 +21,13 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // Library targets, each with one job; arrows point down DESIGN.md's table.
         .target(name: "LetheCrypto", dependencies: ["CCrypto"]),
         .target(name: "LetheTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
-        .target(name: "LetheNN", dependencies: ["LetheTensor", "LetheCrypto"], swiftSettings: optimize),
+        .target(name: "LetheNN", dependencies: ["LetheTensor", "LetheCrypto", "CZlib"], swiftSettings: optimize),
         .target(name: "LetheUnlearning", dependencies: ["LetheNN"], swiftSettings: optimize),
         .target(name: "LetheStore", dependencies: ["LetheTensor", "LetheCrypto", "CZstd"], swiftSettings: optimize),
         .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CCrypto"]),
@@ -36,12 +38,12 @@ let package = Package(
         .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine"]),
 
         // Benchmarks (tools/bench), run by tools/bench/run.
-        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "CBLAS"],
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheNN", "CBLAS"],
                           path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
 
         .testTarget(name: "LetheCryptoTests", dependencies: ["LetheCrypto"]),
         .testTarget(name: "LetheTensorTests", dependencies: ["LetheTensor"]),
-        .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"]),
+        .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"], exclude: ["Fixtures"]),
         .testTarget(name: "LetheUnlearningTests", dependencies: ["LetheUnlearning"]),
         .testTarget(name: "LetheStoreTests", dependencies: ["LetheStore"]),
         .testTarget(name: "LetheLedgerTests", dependencies: ["LetheLedger"]),

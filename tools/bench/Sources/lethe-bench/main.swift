@@ -1,5 +1,6 @@
 // lethe-bench: side-by-side benchmarks; results go to BENCHMARKS.md.
 // Usage: lethe-bench matmul [--threads N] [--sizes 256,512,1024,2048]
+//        lethe-bench train [--threads N] [--batch-size 128] [--archs cnn,mlp] [--rounds 3]
 import CBLAS
 import Foundation
 import LetheTensor
@@ -63,7 +64,8 @@ switch which {
 case "matmul":
     let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
     matmulBench(sizes: sizes, threads: threads)
+case "train": trainBench(threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, archs: value("--archs").map { $0.split(separator: ",").map(String.init) } ?? ["cnn", "mlp"], rounds: value("--rounds").flatMap(Int.init) ?? 3)
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train\n".data(using: .utf8) ?? Data())
     exit(64)
 }
