@@ -41,6 +41,10 @@ let package = Package(
         .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheNN", "CBLAS"],
                           path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
 
+        // Paper-style evaluation (tools/eval), writes EVALUATION.md.
+        .executableTarget(name: "lethe-eval", dependencies: ["LetheNN", "LetheUnlearning", "LetheTensor"],
+                          path: "tools/eval/Sources/lethe-eval", swiftSettings: optimize),
+
         .testTarget(name: "LetheCryptoTests", dependencies: ["LetheCrypto"]),
         .testTarget(name: "LetheTensorTests", dependencies: ["LetheTensor"]),
         .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"], exclude: ["Fixtures"]),

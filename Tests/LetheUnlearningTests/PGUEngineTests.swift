@@ -49,6 +49,7 @@ final class PGUEngineTests: XCTestCase {
         let biases = (model.parameterValues("fc1.bias"), model.parameterValues("fc2.bias"))
         var config = PGUConfiguration()
         config.gamma = .fixed(0.5)
+        config.stepScaling = .plain
         config.maxEpochs = 20
         config.batchSize = 16
         config.collapseMargin = 0.05  // 400 held-out samples: one point is 4 samples

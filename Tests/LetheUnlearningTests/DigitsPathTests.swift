@@ -1,0 +1,75 @@
+import XCTest
+import LetheNN
+import LetheTensor
+@testable import LetheUnlearning
+
+/// The whole PGU path on real data (scikit-learn's 8×8 digits): train, bases, downdate,
+/// unlearn, verify — in seconds.
+final class DigitsPathTests: XCTestCase {
+    struct Fixture {
+        let model: Model
+        let train: Dataset
+        let val: Dataset
+        let bases: [String: LayerBasis]
+    }
+
+    func fixture() throws -> Fixture {
+        let splits = try DatasetLoader.load("digits")
+        let model = try Model(spec: ModelSpec(arch: "mlp", hidden: [64, 32]), inputShape: splits.train.sampleShape,
+                              classes: splits.train.classCount, seed: 1)
+        _ = try Training.train(model, on: splits.train, config: TrainingConfig(epochs: 30, batchSize: 32, learningRate: 0.05, seed: 2))
+        let bases = try PGUEngine.computeBases(model: model, images: splits.train.images)
+        return Fixture(model: model, train: splits.train, val: splits.test,
+                       bases: Dictionary(uniqueKeysWithValues: bases.map { ($0.layer, $0) }))
+    }
+
+    func testDowndatedBasesEqualBasesComputedOnRetainedData() throws {
+        let f = try fixture()
+        let forgetIdx = Array(stride(from: 0, to: f.train.count, by: 7))
+        let keep = Set(forgetIdx)
+        let retainIdx = (0..<f.train.count).filter { !keep.contains($0) }
+        let gf = PGUEngine.layerGrams(model: f.model, images: f.train.subset(forgetIdx).images)
+        let gr = PGUEngine.layerGrams(model: f.model, images: f.train.subset(retainIdx).images)
+        for layer in f.model.unlearningLayers {
+            let basis = try XCTUnwrap(f.bases[layer.name])
+            let g = try XCTUnwrap(gf[layer.name]), r = try XCTUnwrap(gr[layer.name])
+            let down = try basis.downdated(removing: g.matrix, forgetRows: g.rowCount)
+            let direct = try LayerBasis(layer: layer.name, gram: r.matrix, rowCount: r.rowCount)
+            XCTAssertEqual(down.rowCount, direct.rowCount)
+            let top = direct.sigma[0] * direct.sigma[0]
+            var worst = 0.0
+            for i in 0..<direct.rank where direct.sigma[i] * direct.sigma[i] > 1e-6 * top {
+                let a = down.sigma[i] * down.sigma[i], b = direct.sigma[i] * direct.sigma[i]
+                worst = max(worst, abs(a - b) / b)
+            }
+            XCTAssertLessThan(worst, 1e-6, "layer \(layer.name): worst relative eigenvalue difference")
+            // Principal angles between the top-k subspaces (k from γ = 0.95) are ~0.
+            let k = direct.coreRank(gamma: 0.95)
+            let overlap = Tensor.matmul(down.leadingColumns(k), transposeA: true, direct.leadingColumns(k))
+            let cosines = try SymmetricEigen(Tensor.matmul(overlap, transposeA: true, overlap)).values
+            XCTAssertGreaterThan(cosines.min() ?? 0, 1 - 1e-8, "layer \(layer.name): smallest cos² of the principal angles")
+        }
+    }
+
+    func testForgetRequestEndToEndIsOrthogonalAndKeepsTestAccuracy() throws {
+        let f = try fixture()
+        let forget = f.train.subset(Array(0..<100))
+        var config = PGUConfiguration()
+        config.gamma = .auto(low: 0.3, high: 0.99, maxTrials: 5)
+        config.collapseMargin = 0.03   // 360 held-out digits: one point is ~4 samples
+        let engine = PGUEngine(model: f.model, configuration: config)
+        let before = try Training.evaluate(f.model, on: f.val).accuracy
+        let result = try engine.run(bases: f.bases, forget: LabeledSet(forget), heldOut: LabeledSet(f.val))
+        XCTAssertEqual(result.status, .applied, "trials: \(result.trials.map { ($0.gamma, $0.outcome, $0.epochs) })")
+        XCTAssertLessThanOrEqual(result.maxRho, 1e-5)
+        XCTAssertEqual(result.layers.count, 3)
+        XCTAssertLessThan(result.forgetAccuracyAfter, result.forgetAccuracyBefore, "forgetting moved forget accuracy down")
+        let after = try Training.evaluate(f.model, on: f.val).accuracy
+        XCTAssertGreaterThan(after, before - 0.03)
+        // Incremental: the retained bases are the next request's cached bases.
+        let next = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
+        let second = try PGUEngine(model: f.model, configuration: config)
+            .run(bases: next, forget: LabeledSet(f.train.subset(Array(100..<150))), heldOut: LabeledSet(f.val))
+        XCTAssertLessThanOrEqual(second.maxRho, 1e-5)
+    }
+}
