@@ -1,0 +1,182 @@
+import Foundation
+import LetheCrypto
+
+/// One problem `verify` found.
+public struct VerifyFailure: Sendable, Equatable, CustomStringConvertible {
+    /// The first log entry concerned, when the problem is located in the log.
+    public let entry: Int?
+    /// What is wrong.
+    public let message: String
+    public var description: String { message }
+}
+
+/// The result of `Ledger.verify`.
+public struct VerifyReport: Sendable, Equatable {
+    /// Entries in the log.
+    public let entries: Int
+    /// Checkpoints checked.
+    public let checkpoints: Int
+    /// Recomputed root of the whole log.
+    public let root: Digest
+    /// Hex of the public key signatures were checked against.
+    public let publicKeyHex: String
+    /// Problems, the one at the lowest entry first; empty when the ledger verifies.
+    public let failures: [VerifyFailure]
+
+    /// True when nothing is wrong.
+    public var isValid: Bool { failures.isEmpty }
+    /// The first bad entry, if any failure is located in the log.
+    public var firstBadEntry: Int? { failures.compactMap(\.entry).min() }
+}
+
+extension Ledger {
+    /// Recomputes the whole log from the table rows and checks it against the recorded leaf
+    /// hashes, the stored frontier and every signed checkpoint.
+    ///
+    /// Detects: a record row edited, inserted or deleted (its entry's recomputed leaf differs);
+    /// entries deleted, inserted or reordered (sequence gaps, seq is part of each encoding, and
+    /// the recomputed roots differ from the signed ones); rows that name no entry; checkpoints
+    /// whose signature does not verify under `trustedKey` (default: the store's key), whose text
+    /// was altered, or whose root differs from the recomputed tree at their size; entries not
+    /// covered by any checkpoint.
+    ///
+    /// - Complexity: O(rows + entries + checkpoints · log n); one pass over each table.
+    public func verify(trustedKey: Ed25519.PublicKey? = nil) throws(LedgerError) -> VerifyReport {
+        let key = trustedKey ?? publicKey
+        return try locked { () throws(LedgerError) -> VerifyReport in
+            var failures: [VerifyFailure] = []
+            func fail(_ entry: Int?, _ message: String) { failures.append(VerifyFailure(entry: entry, message: message)) }
+
+            // Checkpoints by size.
+            let cps = try db.rows("SELECT id, origin, tree_size, root_hash, body, signature, public_key, created_at FROM log_checkpoints ORDER BY id")
+                .map { r throws(LedgerError) in try Checkpoint(row: r) }
+            var bySize: [Int: [Checkpoint]] = [:]
+            for cp in cps { bySize[cp.treeSize, default: []].append(cp) }
+            let checkedSizes = bySize.keys.sorted()
+
+            // One cursor per logged table, in (entry_seq, pk) order.
+            var cursors: [Cursor] = []
+            for t in EntryEncoding.tables { cursors.append(try Cursor(db: db, table: t)) }
+
+            let entries = try db.prepare("SELECT seq, kind, subject, created_at, leaf_hash FROM log_entries ORDER BY seq")
+            var frontier = Merkle.Frontier()
+            var rootsAtCheckedSizes: [Int: Digest] = [0: Merkle.emptyRoot]
+            var expected = 0
+            var labels: [Int: String] = [:]
+            var wantedSizes = Set(checkedSizes)
+            while try entries.step() {
+                let r = entries.row()
+                guard let seq = r[0].int, let kind = r[1].string, let subject = r[2].string, let at = r[3].string else {
+                    fail(expected, "entry \(expected): malformed log_entries row"); break
+                }
+                let label = "entry \(seq) (\(kind) \(subject))"
+                if seq != expected {
+                    fail(expected, "entry \(expected) is missing from the log (the next entry is \(seq)): entries were deleted or renumbered")
+                    break
+                }
+                var tables: [(table: String, rows: [[SQLValue]])] = []
+                for c in cursors {
+                    let (rows, orphans) = try c.take(seq: Int64(seq))
+                    if orphans > 0 {
+                        fail(seq, "\(c.table.name) has \(orphans) row(s) naming an entry before \(label) that does not cover them")
+                    }
+                    tables.append((c.table.name, rows))
+                }
+                let bytes = EntryEncoding.encode(seq: Int64(seq), kind: kind, subject: subject, createdAt: at, rows: tables)
+                let leaf = Merkle.leafHash(bytes)
+                if r[4].bytes != leaf.bytes {
+                    fail(seq, "\(label): its rows do not hash to the recorded leaf (a row was edited, inserted, deleted or moved)")
+                }
+                frontier.append(leaf)
+                if labels.count < 1_000_000 { labels[seq] = label }
+                if wantedSizes.contains(frontier.size) {
+                    rootsAtCheckedSizes[frontier.size] = frontier.root
+                    wantedSizes.remove(frontier.size)
+                }
+                expected += 1
+            }
+            let n = expected
+            for c in cursors {
+                let extra = try c.remaining()
+                if extra > 0 { fail(n, "\(c.table.name) has \(extra) row(s) naming entries that are not in the log") }
+            }
+
+            // Stored frontier.
+            let stored = try db.rows("SELECT height, hash FROM log_frontier ORDER BY height DESC").compactMap { r -> (height: Int, hash: Digest)? in
+                guard let h = r[0].int, let b = r[1].bytes, b.count == 32 else { return nil }
+                return (h, Digest(bytes: b))
+            }
+            if failures.isEmpty, Merkle.Frontier(size: n, nodes: stored) != frontier {
+                fail(nil, "the stored log frontier does not match the recomputed tree")
+            }
+
+            // Checkpoints.
+            var lastGood = 0
+            var maxSigned = -1
+            for size in checkedSizes {
+                for cp in bySize[size] ?? [] {
+                    let where_ = "checkpoint #\(cp.id) (tree size \(cp.treeSize))"
+                    if cp.publicKeyHex != key.hex || !cp.isValid(under: key) {
+                        fail(nil, "\(where_) is not signed by the store's key \(key.hex)")
+                        continue
+                    }
+                    if cp.origin != origin { fail(nil, "\(where_) names origin '\(cp.origin)', not '\(origin)'"); continue }
+                    maxSigned = max(maxSigned, size)
+                    guard size <= n else {
+                        fail(n, "\(where_) covers \(size) entries but the log has only \(n): entries \(n)..<\(size) were deleted")
+                        continue
+                    }
+                    if rootsAtCheckedSizes[size] != cp.root {
+                        let first = lastGood
+                        fail(first, "\(where_): the recomputed root differs from the signed one; the first entry it does not vouch for is \(labels[first] ?? "entry \(first)")")
+                    } else {
+                        lastGood = max(lastGood, size)
+                    }
+                }
+            }
+            if n > 0 && maxSigned < n {
+                let first = max(maxSigned, 0)
+                fail(first, "entries \(first)..<\(n) are not covered by any signed checkpoint (\(labels[first] ?? "entry \(first)") onwards)")
+            }
+            failures.sort { ($0.entry ?? Int.max) < ($1.entry ?? Int.max) }
+            return VerifyReport(entries: n, checkpoints: cps.count, root: frontier.root, publicKeyHex: key.hex, failures: failures)
+        }
+    }
+}
+
+/// Streams one logged table in (entry_seq, primary key) order for `verify`.
+private final class Cursor {
+    let table: EntryEncoding.Table
+    private let stmt: Statement
+    private var pending: (seq: Int64, row: [SQLValue])?
+    private var done = false
+
+    init(db: Database, table: EntryEncoding.Table) throws(LedgerError) {
+        self.table = table
+        stmt = try db.prepare(EntryEncoding.selectAll(table))
+        try advance()
+    }
+
+    private func advance() throws(LedgerError) {
+        if done { pending = nil; return }
+        if try stmt.step() {
+            let r = stmt.row()
+            pending = (r[0].int64 ?? -1, Array(r.dropFirst()))
+        } else { done = true; pending = nil }
+    }
+
+    /// The rows of entry `seq`, and how many rows with a smaller entry_seq were skipped (orphans).
+    func take(seq: Int64) throws(LedgerError) -> (rows: [[SQLValue]], orphans: Int) {
+        var orphans = 0, rows: [[SQLValue]] = []
+        while let p = pending, p.seq < seq { orphans += 1; try advance() }
+        while let p = pending, p.seq == seq { rows.append(p.row); try advance() }
+        return (rows, orphans)
+    }
+
+    /// Rows left after the last entry.
+    func remaining() throws(LedgerError) -> Int {
+        var n = 0
+        while pending != nil { n += 1; try advance() }
+        return n
+    }
+}
