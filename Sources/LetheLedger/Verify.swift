@@ -64,6 +64,7 @@ extension Ledger {
             var expected = 0
             var labels: [Int: String] = [:]
             var wantedSizes = Set(checkedSizes)
+            var leafMismatches: [Int] = []
             while try entries.step() {
                 let r = entries.row()
                 guard let seq = r[0].int, let kind = r[1].string, let subject = r[2].string, let at = r[3].string else {
@@ -85,6 +86,7 @@ extension Ledger {
                 let bytes = EntryEncoding.encode(seq: Int64(seq), kind: kind, subject: subject, createdAt: at, rows: tables)
                 let leaf = Merkle.leafHash(bytes)
                 if r[4].bytes != leaf.bytes {
+                    leafMismatches.append(seq)
                     fail(seq, "\(label): its rows do not hash to the recorded leaf (a row was edited, inserted, deleted or moved)")
                 }
                 frontier.append(leaf)
@@ -127,7 +129,10 @@ extension Ledger {
                         continue
                     }
                     if rootsAtCheckedSizes[size] != cp.root {
-                        let first = lastGood
+                        // An entry whose rows no longer match its leaf explains the mismatch exactly;
+                        // otherwise (leaf hashes forged too) the first entry after the last good
+                        // checkpoint is the first one not vouched for.
+                        let first = leafMismatches.first { $0 >= lastGood && $0 < size } ?? lastGood
                         fail(first, "\(where_): the recomputed root differs from the signed one; the first entry it does not vouch for is \(labels[first] ?? "entry \(first)")")
                     } else {
                         lastGood = max(lastGood, size)
@@ -138,7 +143,9 @@ extension Ledger {
                 let first = max(maxSigned, 0)
                 fail(first, "entries \(first)..<\(n) are not covered by any signed checkpoint (\(labels[first] ?? "entry \(first)") onwards)")
             }
-            failures.sort { ($0.entry ?? Int.max) < ($1.entry ?? Int.max) }
+            failures = failures.enumerated().sorted { a, b in
+                (a.element.entry ?? Int.max, a.offset) < (b.element.entry ?? Int.max, b.offset)
+            }.map(\.element)
             return VerifyReport(entries: n, checkpoints: cps.count, root: frontier.root, publicKeyHex: key.hex, failures: failures)
         }
     }
