@@ -371,5 +371,36 @@ SELECT id, origin, tree_size, lower(hex(root_hash)) AS root_hash, created_at, pu
        lower(hex(signature)) AS signature, body
   FROM log_checkpoints;
 
+-- Examples (README; tested in Tests/LetheLedgerTests/QueryTests.swift):
+--
+-- Which versions ever contained sample 123 of dataset X (trained on X, directly or through
+-- an ancestor, and not descended from a version that forgot it):
+--   lethe query --param dataset=X --param sample=123 "
+--     SELECT v.id FROM versions v
+--      WHERE EXISTS (SELECT 1 FROM version_ancestry a JOIN versions o ON o.id = a.ancestor
+--                     WHERE a.version = v.id AND o.dataset_digest = :dataset)
+--        AND NOT EXISTS (SELECT 1 FROM version_ancestry a
+--                          JOIN forget_requests r ON r.version_after = a.ancestor AND r.status = 'applied'
+--                          JOIN forgotten_samples s ON s.request = r.id
+--                         WHERE a.version = v.id AND s.dataset_digest = :dataset AND s.sample_id = :sample)
+--      ORDER BY v.created_at"
+--
+-- Requests past their deadline:
+--   lethe query "SELECT id, requester, received_at, deadline FROM forget_requests
+--                 WHERE status = 'received' AND deadline < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+--                 ORDER BY deadline"
+--
+-- Requests whose max ρ exceeded 1e-5:
+--   lethe query --param tol=1e-5 "SELECT request, max(rho) AS max_rho FROM layer_stats
+--                                  GROUP BY request HAVING max(rho) > :tol ORDER BY request"
+--
+-- Storage by codec:
+--   lethe query "SELECT codec, count(*) AS tensors, sum(bytes_logical) AS logical, sum(bytes_stored) AS stored
+--                  FROM tensors GROUP BY codec ORDER BY codec"
+--
+-- The history of prod:
+--   lethe query "SELECT move, moved_at, old_version, new_version, reason FROM ref_history
+--                 WHERE ref = 'prod' ORDER BY move"
+
 """##
 }
