@@ -63,7 +63,9 @@ switch which {
 case "matmul":
     let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
     matmulBench(sizes: sizes, threads: threads)
+case "ledger":
+    try ledgerBench(requests: value("--requests").flatMap(Int.init) ?? 100_000, batch: value("--batch").flatMap(Int.init) ?? 1000)
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, ledger\n".data(using: .utf8) ?? Data())
     exit(64)
 }
