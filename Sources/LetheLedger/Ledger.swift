@@ -129,6 +129,15 @@ public final class Ledger: @unchecked Sendable {
     /// IMMEDIATE transaction, then (re)creates the views when schema/views.sql changed.
     static func migrate(_ db: Database) throws(LedgerError) {
         let known = EmbeddedSchema.migrations
+        let viewsHash = SHA256.hash(EmbeddedSchema.views).hex
+        // Fast path without write locks: everything is already applied.
+        if try db.scalar("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'") != nil {
+            let applied = try db.rows("SELECT id FROM schema_migrations").compactMap { $0[0].string }
+            if Set(applied) == Set(known.map(\.id)), applied.count == known.count,
+               try db.scalar("SELECT value FROM ledger_meta WHERE key = 'views_sha256'")?.string == viewsHash {
+                return
+            }
+        }
         try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
             try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (id TEXT PRIMARY KEY NOT NULL, applied_at TEXT NOT NULL) STRICT")
             return .commit
@@ -152,7 +161,6 @@ public final class Ledger: @unchecked Sendable {
         if applied.count > known.count || Set(applied) != Set(known.map(\.id)) {
             throw .schemaTooNew(found: applied.count, known: known.count)
         }
-        let viewsHash = SHA256.hash(EmbeddedSchema.views).hex
         let current = try db.scalar("SELECT value FROM ledger_meta WHERE key = 'views_sha256'")?.string
         if current != viewsHash {
             try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
@@ -428,10 +436,17 @@ public final class Ledger: @unchecked Sendable {
             .compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 
-    /// Runs `body` with the lock held (for the proof and verify extensions).
+    /// Runs `body` with the lock held inside one read transaction, so every statement it runs
+    /// sees the same snapshot even while other processes append (for proofs and verify).
     func locked<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         lock.lock(); defer { lock.unlock() }
-        return try body()
+        var result: T?
+        try db.inTransaction(.deferred) { () throws(LedgerError) -> TransactionCompletion in
+            result = try body()
+            return .commit
+        }
+        guard let result else { throw .invalid("read transaction produced no result") }
+        return result
     }
 }
 
