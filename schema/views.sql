@@ -77,7 +77,7 @@ SELECT digest, name, sample_count, source, recorded_at FROM ledger_datasets;
 -- deadline_met is 1/0 once decided, NULL while pending.
 CREATE VIEW forget_requests AS
 SELECT r.id, r.requester, r.legal_ground,
-       coalesce(o.status, 'received') AS status,
+       r.status,
        r.received_at, r.deadline,
        o.decided_at,
        CASE WHEN o.status = 'applied' THEN o.decided_at END AS applied_at,
@@ -91,10 +91,9 @@ SELECT r.id, r.requester, r.legal_ground,
 -- forgotten_samples(request, dataset_digest, sample_id, sample_hash, position, status):
 -- the samples named by each request (ids and SHA-256 only; the data is never stored).
 CREATE VIEW forgotten_samples AS
-SELECT s.request_id AS request, s.dataset_digest, s.sample_id, s.sample_hash, s.position,
-       coalesce(o.status, 'received') AS status
+SELECT s.request_id AS request, s.dataset_digest, s.sample_id, s.sample_hash, s.position, r.status
   FROM ledger_request_samples s
-  LEFT JOIN ledger_request_outcomes o ON o.request_id = s.request_id;
+  JOIN ledger_requests r ON r.id = s.request_id;
 
 -- layer_stats(request, position, layer, d, k, k_over_d, gamma, rho): per-layer PGU figures.
 CREATE VIEW layer_stats AS

@@ -7,7 +7,9 @@ import LetheLedger
 /// Opens the ledger of the store named by `--store` / `LETHE_STORE` / the nearest `.lethe`.
 func openStoreLedger(_ context: CommandContext) throws -> Ledger {
     let location = try StoreLocation.find(explicit: try context.globals.option("store", as: String.self))
-    return try Ledger.open(path: location.ledgerPath, keyPath: location.signingKeyPath)
+    // The key is looked up at the path recorded at creation (the store's signing-key.pem);
+    // reading, proving and verifying work without it, writing and `checkpoint` need it.
+    return try Ledger.open(path: location.ledgerPath)
 }
 
 extension Checkpoint {

@@ -7,6 +7,7 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable, Equatable {
     public let message: String
     /// An error.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 
     /// The error for a failed libcrypto `call`, draining OpenSSL's error queue (`ERR_get_error`).

@@ -312,21 +312,6 @@ public final class Ledger: @unchecked Sendable {
         return try LedgerWriter.encodeEntry(db: db, seq: Int64(seq))
     }
 
-    /// The recorded leaf hashes of entries 0..<size.
-    func leafHashes(size: Int) throws(LedgerError) -> [Digest] {
-        let s = try db.prepare("SELECT seq, leaf_hash FROM log_entries WHERE seq < ?1 ORDER BY seq")
-        try s.bind([.integer(Int64(size))])
-        var out: [Digest] = []; out.reserveCapacity(size)
-        while try s.step() {
-            guard s.column(0).int == out.count, let b = s.column(1).bytes, b.count == 32 else {
-                throw .tampered("log entry \(out.count) is missing or malformed; run 'lethe verify'")
-            }
-            out.append(Digest(bytes: b))
-        }
-        guard out.count == size else { throw .invalid("the log has \(out.count) entries, fewer than \(size)") }
-        return out
-    }
-
     // MARK: - Generic reads
 
     /// Runs a read statement on the ledger's connection and returns rows as column → value

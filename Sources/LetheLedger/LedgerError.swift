@@ -19,6 +19,7 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A query ran longer than its time limit.
     case queryTimeout(seconds: Double, sql: String)
 
+    /// One line naming the problem, for the CLI's `Error:` line.
     public var description: String {
         switch self {
         case .sqlite(let code, let message, let sql): return "SQLite error \(code): \(message) (SQL: \(sql))"

@@ -39,7 +39,12 @@ public final class LedgerWriter {
         try insert(seq)
         let leaf = Merkle.leafHash(try LedgerWriter.encodeEntry(db: db, seq: seq))
         try db.run("UPDATE log_entries SET leaf_hash = ?1 WHERE seq = ?2", [.blob(leaf.bytes), .integer(seq)])
-        frontier.append(leaf)
+        var completed: [(Int, Int, Digest)] = []
+        frontier.append(leaf) { completed.append(($0, $1, $2)) }
+        for (height, index, hash) in completed {
+            try db.run("INSERT INTO log_nodes(height, idx, hash) VALUES (?1, ?2, ?3)",
+                       [.integer(Int64(height)), .integer(Int64(index)), .blob(hash.bytes)])
+        }
         appended += 1
         return Int(seq)
     }
@@ -204,6 +209,7 @@ public final class LedgerWriter {
                 """, [id, .text(o.status.rawValue), .text(LedgerTime.string(o.decidedAt)), LedgerWriter.opt(o.versionBefore),
                       LedgerWriter.opt(o.versionAfter), LedgerWriter.opt(o.method), .text(o.hyperparameters), .text(o.seeds),
                       o.threadCount.map { .integer(Int64($0)) } ?? .null, LedgerWriter.opt(o.reason), .integer(seq)])
+            try db.run("UPDATE ledger_requests SET status = ?1 WHERE id = ?2", [.text(o.status.rawValue), id])
             for (i, l) in o.layers.enumerated() {
                 try db.run("""
                     INSERT INTO ledger_layer_stats(request_id, position, layer, d, k, gamma, rho, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)

@@ -61,24 +61,30 @@ public enum Merkle {
     ///
     /// - Complexity: O(n) node hashes.
     public static func inclusionProof(index: Int, leafHashes: [Digest]) -> [Digest] {
-        precondition(index >= 0 && index < leafHashes.count, "leaf index out of range")
-        var out: [Digest] = []
-        path(index, leafHashes[...], into: &out)
-        return out
+        inclusionProof(index: index, treeSize: leafHashes.count) { (r: Range<Int>) -> Digest in root(leafHashes[r]) }
     }
 
-    private static func path(_ m: Int, _ d: ArraySlice<Digest>, into out: inout [Digest]) {
-        let n = d.count
-        if n <= 1 { return }
-        let k = split(n)
-        let lo = d.startIndex
-        if m < k {
-            path(m, d[lo..<(lo + k)], into: &out)
-            out.append(root(d[(lo + k)...]))
-        } else {
-            path(m - k, d[(lo + k)...], into: &out)
-            out.append(root(d[lo..<(lo + k)]))
+    /// `PATH(index, D[treeSize])` with subtree roots `MTH(D[lo:hi])` supplied by `subtreeRoot`
+    /// (e.g. from stored nodes, making the proof O(log² n) lookups).
+    public static func inclusionProof<E: Error>(index: Int, treeSize: Int,
+                                                subtreeRoot: (Range<Int>) throws(E) -> Digest) throws(E) -> [Digest] {
+        precondition(index >= 0 && index < treeSize, "leaf index out of range")
+        var out: [Digest] = []
+        var lo = 0, hi = treeSize, m = index
+        var reversed: [Digest] = []
+        // Walk down from the root, collecting siblings; PATH lists them leaf-first.
+        while hi - lo > 1 {
+            let k = split(hi - lo)
+            if m < k {
+                reversed.append(try subtreeRoot((lo + k)..<hi))
+                hi = lo + k
+            } else {
+                reversed.append(try subtreeRoot(lo..<(lo + k)))
+                lo += k; m -= k
+            }
         }
+        out = reversed.reversed()
+        return out
     }
 
     /// The consistency proof `PROOF(m, D[n])` of RFC 6962 §2.1.2 between the tree of the first
@@ -86,27 +92,32 @@ public enum Merkle {
     ///
     /// - Complexity: O(n) node hashes.
     public static func consistencyProof(oldSize m: Int, leafHashes: [Digest]) -> [Digest] {
-        precondition(m >= 1 && m <= leafHashes.count, "old size out of range")
-        var out: [Digest] = []
-        subproof(m, leafHashes[...], true, into: &out)
-        return out
+        consistencyProof(oldSize: m, treeSize: leafHashes.count) { (r: Range<Int>) -> Digest in root(leafHashes[r]) }
     }
 
-    private static func subproof(_ m: Int, _ d: ArraySlice<Digest>, _ b: Bool, into out: inout [Digest]) {
-        let n = d.count
-        if m == n {
-            if !b { out.append(root(d)) }
-            return
+    /// `PROOF(oldSize, D[treeSize])` with subtree roots supplied by `subtreeRoot`.
+    public static func consistencyProof<E: Error>(oldSize m: Int, treeSize n: Int,
+                                                  subtreeRoot: (Range<Int>) throws(E) -> Digest) throws(E) -> [Digest] {
+        precondition(m >= 1 && m <= n, "old size out of range")
+        // SUBPROOF(m, D[lo:hi], b), iteratively: nodes are appended deepest-last, so collect and reverse.
+        var reversed: [Digest] = []
+        var lo = 0, hi = n, mm = m, b = true
+        while true {
+            let size = hi - lo
+            if mm == size {
+                if !b { reversed.append(try subtreeRoot(lo..<hi)) }
+                break
+            }
+            let k = split(size)
+            if mm <= k {
+                reversed.append(try subtreeRoot((lo + k)..<hi))
+                hi = lo + k
+            } else {
+                reversed.append(try subtreeRoot(lo..<(lo + k)))
+                lo += k; mm -= k; b = false
+            }
         }
-        let k = split(n)
-        let lo = d.startIndex
-        if m <= k {
-            subproof(m, d[lo..<(lo + k)], b, into: &out)
-            out.append(root(d[(lo + k)...]))
-        } else {
-            subproof(m - k, d[(lo + k)...], false, into: &out)
-            out.append(root(d[lo..<(lo + k)]))
-        }
+        return reversed.reversed()
     }
 
     /// Checks an inclusion proof (RFC 9162 §2.1.3.2): true when `leafHash` is leaf `index` of a
@@ -181,12 +192,17 @@ public enum Merkle {
         }
 
         /// Appends one leaf hash.
-        public mutating func append(_ leaf: Digest) {
+        public mutating func append(_ leaf: Digest) { append(leaf) { _, _, _ in } }
+
+        /// Appends one leaf hash, reporting each perfect subtree completed by it as
+        /// (height >= 1, index, hash): the subtree of leaves `index << height ..< (index + 1) << height`.
+        public mutating func append(_ leaf: Digest, completed: (Int, Int, Digest) -> Void) {
             var h = leaf, height = 0
             while let last = nodes.last, last.height == height {
                 nodes.removeLast()
                 h = Merkle.nodeHash(last.hash, h)
                 height += 1
+                completed(height, size >> height, h)
             }
             nodes.append((height, h))
             size += 1
@@ -199,6 +215,7 @@ public enum Merkle {
             return r
         }
 
+        /// Same size and the same subtree roots.
         public static func == (a: Frontier, b: Frontier) -> Bool {
             a.size == b.size && a.nodes.count == b.nodes.count
                 && zip(a.nodes, b.nodes).allSatisfy { $0.height == $1.height && $0.hash == $1.hash }

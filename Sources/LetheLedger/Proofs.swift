@@ -104,7 +104,7 @@ extension Ledger {
     /// Inclusion proof of entry `seq` against the tree of `treeSize` leaves (default: the latest
     /// checkpoint's size, or the current size when no checkpoint covers the entry yet).
     ///
-    /// - Complexity: O(n) hashes over the recorded leaf hashes.
+    /// - Complexity: O(log² n) stored-node lookups.
     public func inclusionProof(entry seq: Int, treeSize: Int? = nil) throws(LedgerError) -> InclusionProof {
         try locked { () throws(LedgerError) -> InclusionProof in
             let current = try db.scalar("SELECT coalesce(max(seq) + 1, 0) FROM log_entries")?.int ?? 0
@@ -118,8 +118,7 @@ extension Ledger {
                                       [.integer(Int64(seq))]).first else { throw .notFound("log entry \(seq)") }
             let entry = try LogEntry(row: h)
             let bytes = try LedgerWriter.encodeEntry(db: db, seq: Int64(seq))
-            let leaves = try leafHashes(size: size)
-            let root = Merkle.root(leaves)
+            let root = try storedSubtreeRoot(0..<size)
             let cp = try checkpoint(atSize: size)
             if let cp, cp.root != root {
                 throw .tampered("the recorded leaves give root \(root.hex) at size \(size), but checkpoint #\(cp.id) signed \(cp.root.hex)")
@@ -128,8 +127,14 @@ extension Ledger {
             if leaf != entry.leafHash {
                 throw .tampered("\(entry.label): its rows no longer hash to the recorded leaf")
             }
+            let path = try Merkle.inclusionProof(index: seq, treeSize: size) { (r: Range<Int>) throws(LedgerError) -> Digest in
+                try storedSubtreeRoot(r)
+            }
+            guard Merkle.verifyInclusion(leafHash: leaf, index: seq, treeSize: size, proof: path, root: root) else {
+                throw .tampered("the stored tree nodes do not give a valid path for \(entry.label); run 'lethe verify'")
+            }
             return InclusionProof(origin: origin, entry: entry, entryBytes: bytes, treeSize: size, leafHash: leaf,
-                                  path: Merkle.inclusionProof(index: seq, leafHashes: leaves), root: root, checkpoint: cp)
+                                  path: path, root: root, checkpoint: cp)
         }
     }
 
@@ -150,22 +155,53 @@ extension Ledger {
             guard oldSize >= 1, oldSize <= n, n <= current else {
                 throw .invalid("a consistency proof needs 1 <= old (\(oldSize)) <= new (\(n)) <= tree size (\(current))")
             }
-            let leaves = try leafHashes(size: n)
-            let oldRoot = Merkle.root(leaves[0..<oldSize]), newRoot = Merkle.root(leaves)
+            let oldRoot = try storedSubtreeRoot(0..<oldSize), newRoot = try storedSubtreeRoot(0..<n)
             let oldCP = try checkpoint(atSize: oldSize), newCP = try checkpoint(atSize: n)
             for (cp, root) in [(oldCP, oldRoot), (newCP, newRoot)] {
                 if let cp, cp.root != root {
                     throw .tampered("the recorded leaves give root \(root.hex) at size \(cp.treeSize), but checkpoint #\(cp.id) signed \(cp.root.hex)")
                 }
             }
+            let path = try Merkle.consistencyProof(oldSize: oldSize, treeSize: n) { (r: Range<Int>) throws(LedgerError) -> Digest in
+                try storedSubtreeRoot(r)
+            }
+            guard Merkle.verifyConsistency(oldSize: oldSize, newSize: n, oldRoot: oldRoot, newRoot: newRoot, proof: path) else {
+                throw .tampered("the stored tree nodes do not give a valid consistency proof; run 'lethe verify'")
+            }
             return ConsistencyProof(origin: origin, oldSize: oldSize, newSize: n, oldRoot: oldRoot, newRoot: newRoot,
-                                    path: Merkle.consistencyProof(oldSize: oldSize, leafHashes: leaves),
-                                    oldCheckpoint: oldCP, newCheckpoint: newCP)
+                                    path: path, oldCheckpoint: oldCP, newCheckpoint: newCP)
         }
     }
 
     /// The root of the tree of the first `size` recorded leaves.
     public func root(atSize size: Int) throws(LedgerError) -> Digest {
-        try locked { () throws(LedgerError) -> Digest in Merkle.root(try leafHashes(size: size)) }
+        try locked { () throws(LedgerError) -> Digest in
+            let current = try db.scalar("SELECT coalesce(max(seq) + 1, 0) FROM log_entries")?.int ?? 0
+            guard size >= 0, size <= current else { throw .invalid("the log has \(current) entries, fewer than \(size)") }
+            return size == 0 ? Merkle.emptyRoot : try storedSubtreeRoot(0..<size)
+        }
+    }
+
+    /// `MTH(D[lo:hi])` from stored nodes: a perfect aligned subtree is one lookup (a leaf hash or
+    /// a `log_nodes` row); any other range splits as RFC 6962 does.
+    ///
+    /// - Complexity: O(log n) lookups.
+    func storedSubtreeRoot(_ r: Range<Int>) throws(LedgerError) -> Digest {
+        let n = r.count
+        precondition(n >= 1, "empty subtree")
+        if n == 1 {
+            guard let b = try db.scalar("SELECT leaf_hash FROM log_entries WHERE seq = ?1", [.integer(Int64(r.lowerBound))])?.bytes,
+                  b.count == 32 else { throw .tampered("log entry \(r.lowerBound) is missing; run 'lethe verify'") }
+            return Digest(bytes: b)
+        }
+        if n & (n - 1) == 0 && r.lowerBound % n == 0 {
+            let height = n.trailingZeroBitCount
+            guard let b = try db.scalar("SELECT hash FROM log_nodes WHERE height = ?1 AND idx = ?2",
+                                        [.integer(Int64(height)), .integer(Int64(r.lowerBound / n))])?.bytes, b.count == 32
+            else { throw .tampered("tree node (height \(height), index \(r.lowerBound / n)) is missing; run 'lethe verify'") }
+            return Digest(bytes: b)
+        }
+        let k = Merkle.split(n)
+        return Merkle.nodeHash(try storedSubtreeRoot(r.lowerBound..<(r.lowerBound + k)), try storedSubtreeRoot((r.lowerBound + k)..<r.upperBound))
     }
 }

@@ -8,7 +8,7 @@ enum EmbeddedSchema {
 -- Lethe ledger, migration 0001: the initial schema.
 --
 -- Every table below the "logged records" line is append-only: rows are inserted, never
--- updated or deleted, and each row names (entry_seq) the log entry whose canonical
+-- updated or deleted (the one exception is the derived ledger_requests.status), and each row names (entry_seq) the log entry whose canonical
 -- encoding covers it. `lethe verify` re-encodes every entry from these rows and
 -- recomputes the RFC 6962 Merkle log, so any edit, insertion, deletion or reordering
 -- is detected. Current state (a request's status, where a ref points) is derived in
@@ -40,6 +40,17 @@ CREATE TABLE log_frontier (
     height INTEGER PRIMARY KEY NOT NULL,
     hash   BLOB NOT NULL CHECK (length(hash) = 32)
 ) STRICT;
+
+-- Interior nodes of the tree: the root of every perfect subtree of 2^height leaves
+-- starting at leaf idx * 2^height (height >= 1; leaves are log_entries.leaf_hash).
+-- Derived from the leaves as they are appended; lets proofs be built in O(log^2 n)
+-- lookups. verify recomputes and compares every one.
+CREATE TABLE log_nodes (
+    height INTEGER NOT NULL CHECK (height >= 1),
+    idx    INTEGER NOT NULL CHECK (idx >= 0),
+    hash   BLOB NOT NULL CHECK (length(hash) = 32),
+    PRIMARY KEY (height, idx)
+) STRICT, WITHOUT ROWID;
 
 -- Signed tree heads. body is the exact signed text:
 --   "<origin>\n<tree_size>\n<base64 root>\n"  (C2SP tlog-checkpoint layout).
@@ -121,9 +132,15 @@ CREATE TABLE ledger_requests (
     ref            TEXT,
     sample_count   INTEGER NOT NULL CHECK (sample_count >= 0),
     samples_root   TEXT NOT NULL,
-    entry_seq      INTEGER NOT NULL REFERENCES log_entries(seq)
+    entry_seq      INTEGER NOT NULL REFERENCES log_entries(seq),
+    -- Derived: the status of the request's outcome ('received' until one is recorded),
+    -- set in the outcome's transaction. Not part of the entry encoding (it is the one
+    -- column that changes); verify checks it agrees with ledger_request_outcomes. It
+    -- exists so that pending requests are found through a small partial index.
+    status         TEXT NOT NULL DEFAULT 'received' CHECK (status IN ('received', 'applied', 'rejected', 'failed'))
 ) STRICT;
 CREATE INDEX forget_requests_deadline ON ledger_requests(deadline);
+CREATE INDEX forget_requests_pending ON ledger_requests(deadline) WHERE status = 'received';
 CREATE INDEX forget_requests_dataset ON ledger_requests(dataset_digest);
 
 CREATE TABLE ledger_request_samples (
@@ -315,7 +332,7 @@ SELECT digest, name, sample_count, source, recorded_at FROM ledger_datasets;
 -- deadline_met is 1/0 once decided, NULL while pending.
 CREATE VIEW forget_requests AS
 SELECT r.id, r.requester, r.legal_ground,
-       coalesce(o.status, 'received') AS status,
+       r.status,
        r.received_at, r.deadline,
        o.decided_at,
        CASE WHEN o.status = 'applied' THEN o.decided_at END AS applied_at,
@@ -329,10 +346,9 @@ SELECT r.id, r.requester, r.legal_ground,
 -- forgotten_samples(request, dataset_digest, sample_id, sample_hash, position, status):
 -- the samples named by each request (ids and SHA-256 only; the data is never stored).
 CREATE VIEW forgotten_samples AS
-SELECT s.request_id AS request, s.dataset_digest, s.sample_id, s.sample_hash, s.position,
-       coalesce(o.status, 'received') AS status
+SELECT s.request_id AS request, s.dataset_digest, s.sample_id, s.sample_hash, s.position, r.status
   FROM ledger_request_samples s
-  LEFT JOIN ledger_request_outcomes o ON o.request_id = s.request_id;
+  JOIN ledger_requests r ON r.id = s.request_id;
 
 -- layer_stats(request, position, layer, d, k, k_over_d, gamma, rho): per-layer PGU figures.
 CREATE VIEW layer_stats AS

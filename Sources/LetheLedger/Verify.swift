@@ -7,6 +7,7 @@ public struct VerifyFailure: Sendable, Equatable, CustomStringConvertible {
     public let entry: Int?
     /// What is wrong.
     public let message: String
+    /// The message.
     public var description: String { message }
 }
 
@@ -65,6 +66,7 @@ extension Ledger {
             var labels: [Int: String] = [:]
             var wantedSizes = Set(checkedSizes)
             var leafMismatches: [Int] = []
+            var expectedNodes: [NodeKey: Digest] = [:]
             while try entries.step() {
                 let r = entries.row()
                 guard let seq = r[0].int, let kind = r[1].string, let subject = r[2].string, let at = r[3].string else {
@@ -89,7 +91,7 @@ extension Ledger {
                     leafMismatches.append(seq)
                     fail(seq, "\(label): its rows do not hash to the recorded leaf (a row was edited, inserted, deleted or moved)")
                 }
-                frontier.append(leaf)
+                frontier.append(leaf) { h, i, hash in expectedNodes[NodeKey(height: h, index: i)] = hash }
                 if labels.count < 1_000_000 { labels[seq] = label }
                 if wantedSizes.contains(frontier.size) {
                     rootsAtCheckedSizes[frontier.size] = frontier.root
@@ -110,6 +112,30 @@ extension Ledger {
             }
             if failures.isEmpty, Merkle.Frontier(size: n, nodes: stored) != frontier {
                 fail(nil, "the stored log frontier does not match the recomputed tree")
+            }
+
+            // Stored interior nodes (used to build proofs) must be exactly the recomputed ones.
+            var badNodes = 0, seenNodes = 0
+            let nodes = try db.prepare("SELECT height, idx, hash FROM log_nodes")
+            while try nodes.step() {
+                seenNodes += 1
+                let key = NodeKey(height: nodes.column(0).int ?? -1, index: nodes.column(1).int ?? -1)
+                if expectedNodes[key]?.bytes != nodes.column(2).bytes { badNodes += 1 }
+            }
+            if badNodes > 0 || seenNodes != expectedNodes.count {
+                fail(nil, "log_nodes holds \(seenNodes) tree nodes, \(badNodes) of them wrong; \(expectedNodes.count) were expected")
+            }
+
+            // The derived request status must agree with the recorded outcomes.
+            let statuses = try db.rows("""
+                SELECT r.entry_seq, r.id, r.status, coalesce(o.status, 'received')
+                  FROM ledger_requests r LEFT JOIN ledger_request_outcomes o ON o.request_id = r.id
+                 WHERE r.status IS NOT coalesce(o.status, 'received')
+                 ORDER BY r.entry_seq
+                """)
+            for row in statuses {
+                let seq = row[0].int ?? 0
+                fail(seq, "\(labels[seq] ?? "entry \(seq)"): request \(row[1].string ?? "?") is marked '\(row[2].string ?? "?")' but its recorded outcome is '\(row[3].string ?? "?")'")
             }
 
             // Checkpoints.
@@ -150,6 +176,9 @@ extension Ledger {
         }
     }
 }
+
+/// A perfect subtree's position.
+private struct NodeKey: Hashable { let height: Int; let index: Int }
 
 /// Streams one logged table in (entry_seq, primary key) order for `verify`.
 private final class Cursor {

@@ -43,10 +43,26 @@ final class TamperTests: XCTestCase {
                       "\(r.failures)")
     }
 
+    func testEditedDerivedStatusIsNamed() throws {
+        let r = try tampered("UPDATE ledger_requests SET status = 'received' WHERE id = 'R1'")
+        XCTAssertEqual(r.firstBadEntry, 3)
+        XCTAssertEqual(r.failures.map(\.message),
+                       ["entry 3 (request.received R1): request R1 is marked 'received' but its recorded outcome is 'applied'"])
+    }
+
+    func testDamagedTreeNodeIsReportedAndProofsRefuse() throws {
+        let t = try TestStore()
+        try t.populate()
+        try t.tamper("UPDATE log_nodes SET hash = zeroblob(32) WHERE height = 1 AND idx = 0")
+        let l = try Ledger.open(path: t.dbPath)
+        XCTAssertEqual(try l.verify().failures.map(\.message), ["log_nodes holds 7 tree nodes, 1 of them wrong; 7 were expected"])
+        XCTAssertThrowsError(try l.inclusionProof(entry: 3))
+    }
+
     func testDeletedRowsAreNamed() throws {
         XCTAssertEqual(try tampered("DELETE FROM ledger_request_samples WHERE request_id = 'R1' AND position = 1").firstBadEntry, 3)
         // Deleting a whole entry from the middle leaves a gap.
-        let gap = try tampered("DELETE FROM ledger_request_outcomes; DELETE FROM ledger_layer_stats; DELETE FROM ledger_request_metrics; DELETE FROM ledger_phase_timings; DELETE FROM log_entries WHERE seq = 5")
+        let gap = try tampered("DELETE FROM ledger_request_outcomes; DELETE FROM ledger_layer_stats; DELETE FROM ledger_request_metrics; DELETE FROM ledger_phase_timings; UPDATE ledger_requests SET status = 'received' WHERE id = 'R1'; DELETE FROM log_entries WHERE seq = 5")
         XCTAssertEqual(gap.firstBadEntry, 5)
         XCTAssertEqual(gap.failures.first?.message,
                        "entry 5 is missing from the log (the next entry is 6): entries were deleted or renumbered")
