@@ -14,7 +14,9 @@ import LetheCrypto
 /// A `Ledger` may be shared between threads; calls are serialized by a lock.
 public final class Ledger: @unchecked Sendable {
     let db: Database
-    private let lock = NSLock()
+    // Recursive so that reads made from inside a `write` body run on the same connection,
+    // inside that transaction.
+    private let lock = NSRecursiveLock()
     /// The database file.
     public let path: String
     /// The log's origin (the first line of every checkpoint).
@@ -178,12 +180,16 @@ public final class Ledger: @unchecked Sendable {
     /// Runs `body` in one IMMEDIATE transaction: every record it writes and its log entries
     /// commit together with a signed checkpoint of the new tree head, or nothing does (a throw
     /// rolls everything back). On a lock conflict the whole body is re-run after a backoff,
-    /// so it must not have side effects outside the ledger.
+    /// so it must not have side effects outside the ledger. Reads of this ledger from inside
+    /// `body` see the transaction's own rows; a nested `write` is refused.
     public func write<T>(_ body: (LedgerWriter) throws(LedgerError) -> T) throws(LedgerError) -> T {
         guard let key = signingKey else {
             throw .crypto("the signing key is not available; the ledger can only be read (expected it at the path recorded in ledger_meta)")
         }
         lock.lock(); defer { lock.unlock() }
+        guard sqlite3_get_autocommit(db.handle) != 0 else {
+            throw .invalid("Ledger.write cannot be nested; record everything through the LedgerWriter of the outer write")
+        }
         var result: T?
         try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
             let writer = try LedgerWriter(db: db)
@@ -425,6 +431,8 @@ public final class Ledger: @unchecked Sendable {
     /// sees the same snapshot even while other processes append (for proofs and verify).
     func locked<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         lock.lock(); defer { lock.unlock() }
+        // Already inside a write transaction (called from a `write` body): same snapshot.
+        if sqlite3_get_autocommit(db.handle) == 0 { return try body() }
         var result: T?
         try db.inTransaction(.deferred) { () throws(LedgerError) -> TransactionCompletion in
             result = try body()

@@ -196,3 +196,49 @@ final class ErrorBox: @unchecked Sendable {
     func append(_ s: String) { lock.lock(); _items.append(s); lock.unlock() }
     var items: [String] { lock.lock(); defer { lock.unlock() }; return _items }
 }
+
+final class LedgerConcurrencyTests: XCTestCase {
+    /// Verify and proofs read one snapshot: while another connection keeps appending, every
+    /// verification of the reading connection succeeds.
+    func testVerifyDuringConcurrentAppendsSeesOneSnapshot() throws {
+        let t = try TestStore()
+        try t.populate()
+        let path = t.dbPath
+        let errors = ErrorBox()
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            do {
+                let l = try Ledger.open(path: path)
+                for i in 0..<20 {
+                    if worker == 0 {
+                        try l.write { w throws(LedgerError) in
+                            try w.receiveRequest(ForgetRequest(id: "C\(i)", requester: "c", legalGround: "g",
+                                                               datasetDigest: TestStore.dataset, samples: [TestStore.sample(i)]))
+                            try w.recordOutcome(RequestOutcome(requestID: "C\(i)", status: .rejected, reason: "test"))
+                        }
+                    } else {
+                        let r = try l.verify()
+                        if !r.isValid { errors.append("verify: \(r.failures)") }
+                        let n = try l.treeSize()
+                        if n > 1, !(try l.inclusionProof(entry: n - 1).verify()) { errors.append("proof of \(n - 1)") }
+                    }
+                }
+            } catch { errors.append("\(error)") }
+        }
+        XCTAssertEqual(errors.items, [])
+        XCTAssertEqual(try t.ledger.treeSize(), 48)
+    }
+
+    func testReadsInsideAWriteSeeItsRowsAndNestedWritesAreRefused() throws {
+        let t = try TestStore()
+        try t.populate()
+        try t.ledger.write { w throws(LedgerError) in
+            try w.recordVersion(VersionRecord(id: "v9", parents: ["v1"], author: "a", message: "m", bytesStored: 0, bytesLogical: 0))
+            try w.moveRef(RefMove(ref: "prod", oldVersion: "v1", newVersion: "v9", reason: "r"))
+            XCTAssertEqual(try t.ledger.refTarget("prod"), "v9")
+            XCTAssertEqual(try t.ledger.version("v9")?.parents, ["v1"])
+            XCTAssertThrowsError(try t.ledger.recordGCDeletion(GCDeletion(object: "o", kind: "k", bytes: 1, reason: "r")))
+        }
+        XCTAssertEqual(try t.ledger.treeSize(), 10)
+        XCTAssertTrue(try t.ledger.verify().isValid)
+    }
+}
