@@ -201,3 +201,38 @@ final class LedgerCLITests: XCTestCase {
         XCTAssertEqual(try s.run(["verify"]).status, 0)
     }
 }
+
+final class LedgerCLIConcurrencyTests: XCTestCase {
+    /// Several processes sign checkpoints, verify and query one ledger at once: none fails
+    /// (no raw SQLITE_BUSY), every checkpoint lands, and the log still verifies.
+    func testConcurrentProcessesNeverSeeBusy() throws {
+        let s = try LedgerCLIStore()
+        let before = try Ledger.open(path: s.dbPath).checkpoints().count
+        let exe = productsDirectory.appendingPathComponent("lethe").path
+        let commands = [
+            "for i in 1 2 3 4 5; do \"$0\" --store \"$1\" checkpoint >/dev/null || exit 1; done",
+            "for i in 1 2 3 4 5; do \"$0\" --store \"$1\" checkpoint >/dev/null || exit 1; done",
+            "for i in 1 2 3 4 5; do \"$0\" --store \"$1\" checkpoint >/dev/null || exit 1; done",
+            "for i in 1 2 3 4 5; do \"$0\" --store \"$1\" verify >/dev/null || exit 1; done",
+            "for i in 1 2 3 4 5; do \"$0\" --store \"$1\" query 'SELECT count(*) FROM checkpoints' >/dev/null || exit 1; done",
+        ]
+        var processes: [(Process, Pipe)] = []
+        for c in commands {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", c, exe, s.root.path]
+            let err = Pipe()
+            p.standardError = err
+            try p.run()
+            processes.append((p, err))
+        }
+        for (p, err) in processes {
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, text)
+            XCTAssertFalse(text.contains("database is locked"), text)
+        }
+        XCTAssertEqual(try Ledger.open(path: s.dbPath).checkpoints().count, before + 15)
+        XCTAssertEqual(try s.run(["verify"]).status, 0)
+    }
+}
