@@ -236,3 +236,72 @@ final class LedgerCLIConcurrencyTests: XCTestCase {
         XCTAssertEqual(try s.run(["verify"]).status, 0)
     }
 }
+
+/// The proofs check with an implementation that shares no code with Lethe
+/// (tools/ledger/verify_proof.py: Python hashlib + the openssl command line).
+final class LedgerIndependentVerifierTests: XCTestCase {
+    func testPythonVerifierAcceptsRealProofsAndRejectsAlteredOnes() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = repo.appendingPathComponent("tools/ledger/verify_proof.py").path
+        for tool in ["/usr/bin/env"] where !FileManager.default.isExecutableFile(atPath: tool) { throw XCTSkip("no \(tool)") }
+        func python(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", script] + args
+            let out = Pipe(); p.standardOutput = out; p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        guard (try? python(["--help"]))?.0 == 0 else { throw XCTSkip("python3 is not available") }
+        let s = try LedgerCLIStore()
+        let key = try Ledger.open(path: s.dbPath).publicKey.hex
+        let inclusion = s.root.appendingPathComponent("r1.proof")
+        try s.run(["proof", "inclusion", "R1"]).out.write(to: inclusion, atomically: true, encoding: .utf8)
+        let ok = try python([inclusion.path, "--public-key", key])
+        XCTAssertEqual(ok.0, 0, ok.1)
+        XCTAssertEqual(ok.1, "ok   entry 3 request.received R1\nok   entry 5 request.applied R1\n")
+
+        let other = try Ed25519.PrivateKey.generate().publicKey.hex
+        let wrongKey = try python([inclusion.path, "--public-key", other])
+        XCTAssertEqual(wrongKey.0, 1)
+        XCTAssertEqual(wrongKey.1, "FAIL entry 3 request.received R1: the signature line does not name this key\nFAIL entry 5 request.applied R1: the signature line does not name this key\n")
+
+        // A signature line naming the right key but carrying a damaged signature.
+        let good = try String(contentsOf: inclusion, encoding: .utf8)
+        let forged = good.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            guard line.hasPrefix("\u{2014} "), let blob = line.split(separator: " ").last,
+                  var raw = Data(base64Encoded: String(blob)) else { return String(line) }
+            raw[raw.count - 1] ^= 1
+            return line.dropLast(blob.count) + raw.base64EncodedString()
+        }.joined(separator: "\n")
+        try forged.write(to: inclusion, atomically: true, encoding: .utf8)
+        let badSig = try python([inclusion.path, "--public-key", key])
+        XCTAssertEqual(badSig.0, 1)
+        XCTAssertTrue(badSig.1.hasPrefix("FAIL entry 3 request.received R1: the checkpoint signature does not verify\n"), badSig.1)
+        try good.write(to: inclusion, atomically: true, encoding: .utf8)
+
+        // Flip one byte of the entry (say, a sample id): the leaf no longer matches.
+        var text = try String(contentsOf: inclusion, encoding: .utf8)
+        let marker = "entry-bytes: "
+        if let r = text.range(of: marker) {
+            let at = text.index(r.upperBound, offsetBy: 40)
+            text.replaceSubrange(at...at, with: text[at] == "0" ? "1" : "0")
+        }
+        try text.write(to: inclusion, atomically: true, encoding: .utf8)
+        let altered = try python([inclusion.path, "--public-key", key])
+        XCTAssertEqual(altered.0, 1)
+        XCTAssertTrue(altered.1.hasPrefix("FAIL entry 3 request.received R1: leaf-hash is not SHA-256(0x00 || entry-bytes)\n"), altered.1)
+
+        let consistency = s.root.appendingPathComponent("c.proof")
+        try s.run(["proof", "consistency", "3", "8"]).out.write(to: consistency, atomically: true, encoding: .utf8)
+        let cps = try Ledger.open(path: s.dbPath).checkpoints()
+        let old = try XCTUnwrap(cps.first { $0.treeSize == 3 }).root.hex, new = try XCTUnwrap(cps.last).root.hex
+        let c = try python([consistency.path, "--old-root", old, "--new-root", new])
+        XCTAssertEqual(c.0, 0, c.1)
+        XCTAssertEqual(c.1, "ok   sizes 3 -> 8\n")
+        let wrong = try python([consistency.path, "--old-root", new, "--new-root", new])
+        XCTAssertEqual(wrong.0, 1)
+    }
+}
