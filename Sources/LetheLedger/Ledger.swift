@@ -51,21 +51,27 @@ public final class Ledger: @unchecked Sendable {
             key = try Ed25519.PrivateKey.generate()
             try key.save(path: keyPath)
         } catch { throw .crypto(error.message) }
-        let db = try Database(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
-        try configure(db)
-        try migrate(db)
-        let recordedKeyPath = relativeKeyPath(keyPath, databasePath: path)
-        let pub = key.publicKey
-        try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
-            try db.run("INSERT INTO ledger_meta(key, value) VALUES ('origin', ?1)", [.text(origin)])
-            try db.run("INSERT INTO ledger_meta(key, value) VALUES ('public_key', ?1)", [.text(pub.hex)])
-            try db.run("INSERT INTO ledger_meta(key, value) VALUES (?1, ?2)", [.text(signingKeyMeta), .text(recordedKeyPath)])
-            try db.run("INSERT INTO ledger_meta(key, value) VALUES ('created_at', ?1)", [.text(LedgerTime.string(Date()))])
-            return .commit
+        do {
+            let db = try Database(path: path, flags: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+            try configure(db)
+            try migrate(db)
+            let recordedKeyPath = relativeKeyPath(keyPath, databasePath: path)
+            let pub = key.publicKey
+            try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
+                try db.run("INSERT INTO ledger_meta(key, value) VALUES ('origin', ?1)", [.text(origin)])
+                try db.run("INSERT INTO ledger_meta(key, value) VALUES ('public_key', ?1)", [.text(pub.hex)])
+                try db.run("INSERT INTO ledger_meta(key, value) VALUES (?1, ?2)", [.text(signingKeyMeta), .text(recordedKeyPath)])
+                try db.run("INSERT INTO ledger_meta(key, value) VALUES ('created_at', ?1)", [.text(LedgerTime.string(Date()))])
+                return .commit
+            }
+            let ledger = Ledger(db: db, path: path, origin: origin, publicKey: pub, signingKey: key)
+            _ = try ledger.checkpoint()
+            return ledger
+        } catch {
+            // Leave nothing half-made behind, so `create` can simply be run again.
+            for p in [path, path + "-wal", path + "-shm", keyPath] { try? fm.removeItem(atPath: p) }
+            throw error
         }
-        let ledger = Ledger(db: db, path: path, origin: origin, publicKey: pub, signingKey: key)
-        _ = try ledger.checkpoint()
-        return ledger
     }
 
     /// Opens an existing ledger (WAL, foreign keys on, busy timeout), applying pending migrations

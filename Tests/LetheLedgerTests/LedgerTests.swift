@@ -242,3 +242,19 @@ final class LedgerConcurrencyTests: XCTestCase {
         XCTAssertTrue(try t.ledger.verify().isValid)
     }
 }
+
+final class LedgerCreateTests: XCTestCase {
+    func testFailedCreateLeavesNothingBehind() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-create-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let key = dir.appendingPathComponent("signing-key.pem").path
+        // The database's directory does not exist: SQLite cannot create it.
+        let db = dir.appendingPathComponent("missing/ledger.sqlite").path
+        XCTAssertThrowsError(try Ledger.create(path: db, keyPath: key, origin: "o"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: key))
+        XCTAssertThrowsError(try Ledger.create(path: dir.appendingPathComponent("l.sqlite").path, keyPath: key, origin: "two\nlines")) { e in
+            XCTAssertEqual(e as? LedgerError, .invalid("origin must be one non-empty line"))
+        }
+    }
+}
