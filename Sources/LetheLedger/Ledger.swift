@@ -427,6 +427,50 @@ public final class Ledger: @unchecked Sendable {
                               reason: r[8].string, layers: layers, metrics: metrics, timings: timings)
     }
 
+    /// `version` and all its ancestors through every parent.
+    public func ancestry(of version: String) throws(LedgerError) -> Set<String> {
+        lock.lock(); defer { lock.unlock() }
+        return Set(try db.rows("""
+            WITH RECURSIVE anc(id) AS (
+                SELECT ?1 UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
+            SELECT id FROM anc
+            """, [.text(version)]).compactMap { $0[0].string })
+    }
+
+    /// The requests applied in the history of `version` (their resulting version is `version`
+    /// or one of its ancestors), in log order.
+    public func appliedRequests(inHistoryOf version: String) throws(LedgerError) -> [String] {
+        lock.lock(); defer { lock.unlock() }
+        return try db.rows("""
+            WITH RECURSIVE anc(id) AS (
+                SELECT ?1 UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
+            SELECT o.request_id FROM ledger_request_outcomes o
+             WHERE o.status = 'applied' AND o.version_after IN (SELECT id FROM anc)
+             ORDER BY o.entry_seq
+            """, [.text(version)]).compactMap { $0[0].string }
+    }
+
+    /// Requests applied in the history of `head` but not in that of `version`, in log order:
+    /// the ones whose samples would resurface if a ref at `head` were moved back to `version`
+    /// (compliance-aware rollback refuses unless they are re-applied or the move is forced).
+    public func requestsLost(rollingBackFrom head: String, to version: String) throws(LedgerError) -> [String] {
+        let kept = Set(try appliedRequests(inHistoryOf: version))
+        return try appliedRequests(inHistoryOf: head).filter { !kept.contains($0) }
+    }
+
+    /// Sample ids of `dataset` forgotten by requests applied in the history of `version`
+    /// (to refuse forgetting them twice).
+    public func forgottenSampleIDs(inHistoryOf version: String, dataset: String) throws(LedgerError) -> Set<String> {
+        lock.lock(); defer { lock.unlock() }
+        return Set(try db.rows("""
+            WITH RECURSIVE anc(id) AS (
+                SELECT ?1 UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
+            SELECT s.sample_id FROM ledger_request_samples s
+              JOIN ledger_request_outcomes o ON o.request_id = s.request_id
+             WHERE o.status = 'applied' AND o.version_after IN (SELECT id FROM anc) AND s.dataset_digest = ?2
+            """, [.text(version), .text(dataset)]).compactMap { $0[0].string })
+    }
+
     static func intArray(_ json: String?) -> [Int] {
         guard let json else { return [] }
         return json.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")).split(separator: ",")

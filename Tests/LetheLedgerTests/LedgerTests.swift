@@ -258,3 +258,21 @@ final class LedgerCreateTests: XCTestCase {
         }
     }
 }
+
+final class LedgerHistoryTests: XCTestCase {
+    func testHistoryQueriesForForgetAndRollback() throws {
+        let t = try TestStore()
+        try t.populate()   // R1 applied v0 -> v1; R2 received
+        try t.ledger.write { w throws(LedgerError) in
+            try w.recordVersion(VersionRecord(id: "v2", parents: ["v1"], author: "lethe", message: "forget R2", bytesStored: 1, bytesLogical: 1))
+            try w.recordOutcome(RequestOutcome(requestID: "R2", status: .applied, versionBefore: "v1", versionAfter: "v2"))
+        }
+        XCTAssertEqual(try t.ledger.ancestry(of: "v2"), ["v0", "v1", "v2"])
+        XCTAssertEqual(try t.ledger.appliedRequests(inHistoryOf: "v2"), ["R1", "R2"])
+        XCTAssertEqual(try t.ledger.appliedRequests(inHistoryOf: "v0"), [])
+        XCTAssertEqual(try t.ledger.requestsLost(rollingBackFrom: "v2", to: "v0"), ["R1", "R2"])
+        XCTAssertEqual(try t.ledger.requestsLost(rollingBackFrom: "v2", to: "v1"), ["R2"])
+        XCTAssertEqual(try t.ledger.forgottenSampleIDs(inHistoryOf: "v2", dataset: TestStore.dataset), ["123", "7", "5"])
+        XCTAssertEqual(try t.ledger.forgottenSampleIDs(inHistoryOf: "v1", dataset: TestStore.dataset), ["123", "7"])
+    }
+}
