@@ -13,12 +13,16 @@ struct VerifyCommand: ParsableCommand {
             Exits 1 naming the first bad entry when a row was edited, inserted, deleted or
             reordered, or when a checkpoint is not signed by the store's key.
             """,
-        options: [.option("public-key", value: "pem", help: "Check signatures against this Ed25519 public key instead of the store's.")])
+        options: [.option("public-key", value: "pem", help: "Check signatures against this Ed25519 public key instead of the store's."),
+                  .option("checkpoint", value: "file", help: "Also check a checkpoint saved earlier from 'lethe checkpoint' (repeatable).",
+                          repeating: true)])
 
     let publicKeyPath: String?
+    let savedCheckpoints: [String]
 
     init(from values: ParsedValues) throws(CommandLineError) {
         publicKeyPath = try values.option("public-key", as: String.self)
+        savedCheckpoints = try values.options("checkpoint", as: String.self)
     }
 
     func run(_ context: CommandContext) throws {
@@ -30,7 +34,18 @@ struct VerifyCommand: ParsableCommand {
             }
             trusted = try Ed25519.PublicKey(pem: String(decoding: data, as: UTF8.self))
         }
-        let r = try ledger.verify(trustedKey: trusted)
+        let full = try ledger.verify(trustedKey: trusted)
+        var extra: [VerifyFailure] = []
+        for path in savedCheckpoints {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw LedgerError.io(path: path, message: "cannot read the saved checkpoint")
+            }
+            if let f = try ledger.checkSavedCheckpoint(note: String(decoding: data, as: UTF8.self), trustedKey: trusted) {
+                extra.append(VerifyFailure(entry: f.entry, message: "\(path): \(f.message)"))
+            }
+        }
+        let r = VerifyReport(entries: full.entries, checkpoints: full.checkpoints + savedCheckpoints.count, root: full.root,
+                             publicKeyHex: full.publicKeyHex, failures: full.failures + extra)
         if context.json {
             context.out(JSONValue.object([
                 "ok": .bool(r.isValid), "entries": .int(r.entries), "checkpoints": .int(r.checkpoints),

@@ -63,4 +63,21 @@ public struct Checkpoint: Sendable, Equatable {
     public func note(key: Ed25519.PublicKey) -> String {
         body + "\n\u{2014} \(origin) " + Data(Checkpoint.keyHash(origin: origin, key: key) + signature).base64EncodedString() + "\n"
     }
+
+    /// Parses a signed note written by `note(key:)` (e.g. one an auditor saved from
+    /// `lethe checkpoint`); nil when it is not in that form. `id` is 0 and `publicKeyHex` empty:
+    /// the note names its key only by the 4-byte key hash, checked by `Ledger.checkSavedCheckpoint`.
+    public static func parse(note: String) -> (checkpoint: Checkpoint, keyHash: [UInt8])? {
+        let lines = note.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.count >= 5, lines[3].isEmpty, let size = Int(lines[1]), size >= 0,
+              let rootBytes = Data(base64Encoded: lines[2]), rootBytes.count == 32 else { return nil }
+        let parts = lines[4].split(separator: " ")
+        guard parts.count == 3, parts[0] == "\u{2014}", parts[1] == lines[0],
+              let blob = Data(base64Encoded: String(parts[2])), blob.count == 68 else { return nil }
+        let root = Digest(bytes: [UInt8](rootBytes))
+        let body = Checkpoint.body(origin: lines[0], treeSize: size, root: root)
+        let cp = Checkpoint(id: 0, origin: lines[0], treeSize: size, root: root, body: body,
+                            signature: [UInt8](blob.suffix(64)), publicKeyHex: "", createdAt: "")
+        return (cp, [UInt8](blob.prefix(4)))
+    }
 }

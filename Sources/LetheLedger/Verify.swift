@@ -7,6 +7,9 @@ public struct VerifyFailure: Sendable, Equatable, CustomStringConvertible {
     public let entry: Int?
     /// What is wrong.
     public let message: String
+
+    /// A failure.
+    public init(entry: Int?, message: String) { self.entry = entry; self.message = message }
     /// The message.
     public var description: String { message }
 }
@@ -23,6 +26,12 @@ public struct VerifyReport: Sendable, Equatable {
     public let publicKeyHex: String
     /// Problems, the one at the lowest entry first; empty when the ledger verifies.
     public let failures: [VerifyFailure]
+
+    /// A report.
+    public init(entries: Int, checkpoints: Int, root: Digest, publicKeyHex: String, failures: [VerifyFailure]) {
+        self.entries = entries; self.checkpoints = checkpoints; self.root = root; self.publicKeyHex = publicKeyHex
+        self.failures = failures
+    }
 
     /// True when nothing is wrong.
     public var isValid: Bool { failures.isEmpty }
@@ -179,6 +188,43 @@ extension Ledger {
 
 /// A perfect subtree's position.
 private struct NodeKey: Hashable { let height: Int; let index: Int }
+
+extension Ledger {
+    /// Checks a checkpoint saved outside the store (a signed note from `lethe checkpoint`): it
+    /// must be signed by `trustedKey` (default: the store's key) for this origin, and the current
+    /// log must extend it (the recomputed root at its size equals its root). This catches what the
+    /// database alone cannot: a rewrite that also dropped the checkpoints covering it.
+    /// Returns nil when it holds, else the problem.
+    public func checkSavedCheckpoint(note: String, trustedKey: Ed25519.PublicKey? = nil) throws(LedgerError) -> VerifyFailure? {
+        let key = trustedKey ?? publicKey
+        guard let (cp, keyHash) = Checkpoint.parse(note: note) else {
+            return VerifyFailure(entry: nil, message: "the saved checkpoint is not a signed note written by 'lethe checkpoint'")
+        }
+        let label = "saved checkpoint (tree size \(cp.treeSize))"
+        guard cp.origin == origin else { return VerifyFailure(entry: nil, message: "\(label) names origin '\(cp.origin)', not '\(origin)'") }
+        guard keyHash == Checkpoint.keyHash(origin: origin, key: key), cp.isValid(under: key) else {
+            return VerifyFailure(entry: nil, message: "\(label) is not signed by the store's key \(key.hex)")
+        }
+        return try locked { () throws(LedgerError) -> VerifyFailure? in
+            let n = try db.scalar("SELECT coalesce(max(seq) + 1, 0) FROM log_entries")?.int ?? 0
+            guard cp.treeSize <= n else {
+                return VerifyFailure(entry: n, message: "\(label) covers \(cp.treeSize) entries but the log has only \(n): entries \(n)..<\(cp.treeSize) were removed")
+            }
+            let frontier = try recomputedRoot(size: cp.treeSize)
+            guard frontier == cp.root else {
+                return VerifyFailure(entry: nil, message: "\(label): the log's recomputed root at that size differs; the log was rewritten after it was signed")
+            }
+            return nil
+        }
+    }
+
+    /// The root of the first `size` entries recomputed from the rows (not from stored hashes).
+    func recomputedRoot(size: Int) throws(LedgerError) -> Digest {
+        var f = Merkle.Frontier()
+        for seq in 0..<size { f.append(Merkle.leafHash(try LedgerWriter.encodeEntry(db: db, seq: Int64(seq)))) }
+        return f.root
+    }
+}
 
 /// Streams one logged table in (entry_seq, primary key) order for `verify`.
 private final class Cursor {

@@ -143,6 +143,19 @@ final class LedgerCLITests: XCTestCase {
         XCTAssertEqual(int(j["first_bad_entry"]), 5)
     }
 
+    func testVerifyChecksASavedCheckpoint() throws {
+        let s = try LedgerCLIStore()
+        let saved = s.root.appendingPathComponent("saved.note")
+        try s.run(["checkpoint"]).out.write(to: saved, atomically: true, encoding: .utf8)
+        let ok = try s.run(["verify", "--checkpoint", saved.path])
+        XCTAssertEqual(ok.status, 0, ok.err)
+        XCTAssertTrue(ok.out.hasPrefix("ledger ok: 8 entries, 8 checkpoints verified"), ok.out)
+        s.sql("UPDATE ledger_versions SET message = 'edited' WHERE id = 'v0'")
+        let bad = try s.run(["verify", "--checkpoint", saved.path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.err.contains("\n  also: \(saved.path): saved checkpoint (tree size 8): the log's recomputed root at that size differs"), bad.err)
+    }
+
     func testVerifyAgainstAnotherPublicKeyFails() throws {
         let s = try LedgerCLIStore()
         let other = try Ed25519.PrivateKey.generate()

@@ -135,3 +135,34 @@ final class TamperTests: XCTestCase {
         XCTAssertTrue(r.failures.contains { $0.message.contains("is not signed by the store's key") })
     }
 }
+
+final class SavedCheckpointTests: XCTestCase {
+    func testSavedCheckpointCatchesTruncationWithItsCheckpointsGone() throws {
+        let t = try TestStore()
+        try t.populate()
+        let note = try t.ledger.checkpoint().note(key: t.ledger.publicKey)
+        XCTAssertNil(try t.ledger.checkSavedCheckpoint(note: note))
+        // Drop the last entry together with every checkpoint that covered it.
+        try t.tamper("""
+            DELETE FROM ledger_request_samples WHERE request_id = 'R2'; DELETE FROM ledger_requests WHERE id = 'R2';
+            DELETE FROM log_entries WHERE seq = 7; DELETE FROM log_checkpoints WHERE tree_size = 8;
+            """)
+        let l = try Ledger.open(path: t.dbPath)
+        XCTAssertEqual(try l.checkSavedCheckpoint(note: note)?.message,
+                       "saved checkpoint (tree size 8) covers 8 entries but the log has only 7: entries 7..<8 were removed")
+    }
+
+    func testSavedCheckpointCatchesRewriteAndForeignKeys() throws {
+        let t = try TestStore()
+        try t.populate()
+        let note = try t.ledger.checkpoint().note(key: t.ledger.publicKey)
+        let other = try Ed25519.PrivateKey.generate().publicKey
+        XCTAssertEqual(try t.ledger.checkSavedCheckpoint(note: note, trustedKey: other)?.message,
+                       "saved checkpoint (tree size 8) is not signed by the store's key \(other.hex)")
+        XCTAssertEqual(try t.ledger.checkSavedCheckpoint(note: "garbage")?.message,
+                       "the saved checkpoint is not a signed note written by 'lethe checkpoint'")
+        try t.tamper("UPDATE ledger_datasets SET sample_count = 1")
+        XCTAssertEqual(try t.ledger.checkSavedCheckpoint(note: note)?.message,
+                       "saved checkpoint (tree size 8): the log's recomputed root at that size differs; the log was rewritten after it was signed")
+    }
+}
