@@ -35,10 +35,10 @@ let package = Package(
         .target(name: "Lethe", dependencies: [
             "LetheCrypto", "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",
         ], swiftSettings: optimize),
-        .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine"]),
+        .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine", "LetheLedger"]),
 
         // Benchmarks (tools/bench), run by tools/bench/run.
-        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheNN", "CBLAS"],
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheNN", "CBLAS", "LetheLedger"],
                           path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
 
         // Paper-style evaluation (tools/eval), writes EVALUATION.md.
@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "LetheLedgerTests", dependencies: ["LetheLedger"]),
         .testTarget(name: "LetheTests", dependencies: ["Lethe"]),
         .testTarget(name: "LetheCommandLineTests", dependencies: ["LetheCommandLine"]),
-        .testTarget(name: "LetheCLITests", dependencies: ["LetheCLI"]),
+        .testTarget(name: "LetheCLITests", dependencies: ["LetheCLI", "LetheLedger", "CSQLite"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,12 +6,31 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
     case schemaTooNew(found: Int, known: Int)
     /// The log or a checkpoint does not verify.
     case tampered(String)
+    /// The caller passed a value the ledger cannot record (empty id, bad JSON, unknown request...).
+    case invalid(String)
+    /// A record that was asked for does not exist.
+    case notFound(String)
+    /// A signing-key or signature operation failed (libcrypto), or no key is available.
+    case crypto(String)
+    /// A file could not be read or written.
+    case io(path: String, message: String)
+    /// `lethe query` refused a statement (a write, ATTACH, a state-changing PRAGMA...).
+    case queryDenied(String)
+    /// A query ran longer than its time limit.
+    case queryTimeout(seconds: Double, sql: String)
 
+    /// One line naming the problem, for the CLI's `Error:` line.
     public var description: String {
         switch self {
         case .sqlite(let code, let message, let sql): return "SQLite error \(code): \(message) (SQL: \(sql))"
         case .schemaTooNew(let found, let known): return "ledger schema version \(found) is newer than this binary supports (\(known))"
         case .tampered(let m): return "ledger verification failed: \(m)"
+        case .invalid(let m): return "invalid ledger record: \(m)"
+        case .notFound(let m): return "not found: \(m)"
+        case .crypto(let m): return "signing: \(m)"
+        case .io(let path, let m): return "\(path): \(m)"
+        case .queryDenied(let m): return "query refused: \(m)"
+        case .queryTimeout(let s, let sql): return "query interrupted after its time limit of \(s) s (SQL: \(sql))"
         }
     }
 }

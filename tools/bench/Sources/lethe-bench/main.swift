@@ -65,7 +65,9 @@ case "matmul":
     let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
     matmulBench(sizes: sizes, threads: threads)
 case "train": trainBench(threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, archs: value("--archs").map { $0.split(separator: ",").map(String.init) } ?? ["cnn", "mlp"], rounds: value("--rounds").flatMap(Int.init) ?? 3)
+case "ledger":
+    try ledgerBench(requests: value("--requests").flatMap(Int.init) ?? 100_000, batch: value("--batch").flatMap(Int.init) ?? 1000)
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train, ledger\n".data(using: .utf8) ?? Data())
     exit(64)
 }
