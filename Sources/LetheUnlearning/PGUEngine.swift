@@ -7,7 +7,8 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public enum GammaChoice: Sendable, Equatable, Codable {
         /// One γ for every layer (per-layer overrides still apply).
         case fixed(Double)
-        /// Search for the largest γ in [low, high] whose run meets the stopping rule without collapse.
+        /// Search for the largest γ in [low, high] whose run meets the stopping rule without collapse,
+        /// trying at most `maxTrials` values of `gammaGrid(low:high:)` from the top.
         case auto(low: Double, high: Double, maxTrials: Int)
     }
 
@@ -20,7 +21,7 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         case normalized
     }
 
-    public var gamma: GammaChoice = .auto(low: 0.3, high: 0.99, maxTrials: 6)
+    public var gamma: GammaChoice = .auto(low: 0.3, high: 0.99, maxTrials: 8)
     /// Per-layer γ overrides by layer name.
     public var layerGamma: [String: Double] = [:]
     public var rule: CoreSpaceRule = .singularValues
@@ -68,6 +69,20 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         try check(loss.offset >= 0 && loss.offset < 1, "loss offset \(loss.offset) outside [0, 1)")
         try check(tolerance > 0, "tolerance must be positive")
         try check(evaluationSubsample >= 1, "evaluation subsample must be positive")
+    }
+
+    /// The auto search's candidates, descending: 1 − γ doubles from 1 − high until γ would fall
+    /// below `low`, which is tried last (0.99, 0.98, 0.96, 0.92, 0.84, 0.68, 0.36, 0.3 by default).
+    /// The spacing is geometric in 1 − γ because k/d responds most sharply to γ near 1.
+    public static func gammaGrid(low: Double, high: Double) -> [Double] {
+        var out: [Double] = []
+        var gap = 1 - high
+        while 1 - gap > low + 1e-12 {
+            out.append(1 - gap)
+            gap *= 2
+        }
+        out.append(low)
+        return out
     }
 
     /// Learning rate of epoch e (0-based): lr₀ · (lr_end / lr₀)^(e / (E − 1)).
@@ -249,14 +264,13 @@ public final class PGUEngine {
         case .fixed(let g):
             _ = try attempt(g, abandonEarly: false)
         case .auto(let low, let high, let maxTrials):
-            var lo = low, hi = high
-            for _ in 0..<maxTrials {
-                let mid = (lo + hi) / 2
-                switch try attempt(mid, abandonEarly: true) {
-                case .met, .collapsed: lo = mid
-                case .budgetExhausted, .abandoned: hi = mid
+            // Descending search: the first γ that meets the rule is the largest on the grid.
+            // Too-high γ fails cheaply (early abandonment); a collapse means every lower γ would too.
+            search: for gamma in PGUConfiguration.gammaGrid(low: low, high: high).prefix(maxTrials) {
+                switch try attempt(gamma, abandonEarly: true) {
+                case .met, .collapsed: break search
+                case .budgetExhausted, .abandoned: continue
                 }
-                if hi - lo < 0.01 { break }
             }
         }
         timings["search"] = clock.lap()
