@@ -7,7 +7,7 @@ struct LetheCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "lethe",
         abstract: "A model-artifact store with a versioned unlearning history.",
-        subcommands: [VersionCommand.self, TrainCommand.self,
+        subcommands: [VersionCommand.self, TrainCommand.self, UnlearnCommand.self,
                       CheckpointCommand.self, ProofCommand.self, VerifyCommand.self, QueryCommand.self],
         globalOptions: [
             .flag("json", help: "Print machine-readable JSON on standard output."),
