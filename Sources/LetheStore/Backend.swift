@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import LetheCrypto
+
+/// Size and age of a stored object, for gc.
+public struct ObjectStat: Sendable, Equatable {
+    /// Stored (encoded) bytes.
+    public var size: Int
+    /// Last write or freshen, seconds since the epoch.
+    public var modified: Double
+}
+
+/// A place that keeps immutable encoded objects by id (as restic's backends do).
+///
+/// Callers never see paths, so an S3-compatible backend can replace the local directory.
+/// A backend moves bytes only; `ObjectStore` decodes and verifies them.
+public protocol ObjectBackend: Sendable {
+    /// Stores `bytes` under `id` atomically. An existing object is success (its age is
+    /// refreshed so a concurrent gc keeps it); returns whether the object was new.
+    func put(_ id: ObjectID, _ bytes: [UInt8]) throws(StoreError) -> Bool
+    /// The whole stored object; `.missingObject` when absent.
+    func get(_ id: ObjectID) throws(StoreError) -> [UInt8]
+    /// The first `count` bytes (fewer if the object is shorter); `.missingObject` when absent.
+    func getPrefix(_ id: ObjectID, count: Int) throws(StoreError) -> [UInt8]
+    /// Whether `id` is stored.
+    func has(_ id: ObjectID) -> Bool
+    /// Size and age, or nil when absent.
+    func stat(_ id: ObjectID) -> ObjectStat?
+    /// Every stored id, sorted.
+    func list() throws(StoreError) -> [ObjectID]
+    /// Removes `id` (absent is success).
+    func delete(_ id: ObjectID) throws(StoreError)
+    /// Removes leftovers of interrupted writes older than `cutoff` (epoch seconds); returns their count and bytes.
+    func removeAbandonedWrites(olderThan cutoff: Double) throws(StoreError) -> (count: Int, bytes: Int)
+}
+
+/// Objects as files `objects/<2 hex>/<62 hex>` under a directory, written with
+/// temp file + `fsync` + `rename` + directory `fsync`.
+public final class LocalBackend: ObjectBackend {
+    /// The `objects` directory.
+    public let root: String
+
+    /// A backend over an existing `objects` directory.
+    public init(root: String) { self.root = root }
+
+    private func dir(_ id: ObjectID) -> String { root + "/" + String(id.hex.prefix(2)) }
+    private func path(_ id: ObjectID) -> String { dir(id) + "/" + String(id.hex.dropFirst(2)) }
+
+    public func put(_ id: ObjectID, _ bytes: [UInt8]) throws(StoreError) -> Bool {
+        let final = path(id)
+        if access(final, F_OK) == 0 {
+            utimes(final, nil)  // freshen, as git does, so a gc grace period counts from now
+            return false
+        }
+        let d = dir(id)
+        if mkdir(d, 0o755) != 0 && errno != EEXIST { throw .io("mkdir(\(d)): \(String(cString: strerror(errno)))") }
+        let tmp = d + "/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw .io("open(\(tmp)): \(String(cString: strerror(errno)))") }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return write(fd, base + done, raw.count - done)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno; close(fd); unlink(tmp)
+                throw .io("write(\(tmp)): \(String(cString: strerror(e)))")
+            }
+            done += n
+        }
+        if fsync(fd) != 0 { let e = errno; close(fd); unlink(tmp); throw .io("fsync(\(tmp)): \(String(cString: strerror(e)))") }
+        close(fd)
+        if rename(tmp, final) != 0 { let e = errno; unlink(tmp); throw .io("rename(\(tmp), \(final)): \(String(cString: strerror(e)))") }
+        syncDirectory(d)
+        return true
+    }
+
+    public func get(_ id: ObjectID) throws(StoreError) -> [UInt8] {
+        try read(id, limit: nil)
+    }
+
+    public func getPrefix(_ id: ObjectID, count: Int) throws(StoreError) -> [UInt8] {
+        try read(id, limit: count)
+    }
+
+    private func read(_ id: ObjectID, limit: Int?) throws(StoreError) -> [UInt8] {
+        let p = path(id)
+        let fd = open(p, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .missingObject(id.hex) }
+            throw .io("open(\(p)): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0 else { throw .io("fstat(\(p)): \(String(cString: strerror(errno)))") }
+        let size = min(Int(st.st_size), limit ?? Int.max)
+        var out = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = out.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return pread(fd, base + done, size - done, off_t(done))
+            }
+            if n < 0 { if errno == EINTR { continue }; throw .io("pread(\(p)): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            done += n
+        }
+        if done < size { out.removeLast(size - done) }
+        return out
+    }
+
+    public func has(_ id: ObjectID) -> Bool { access(path(id), F_OK) == 0 }
+
+    public func stat(_ id: ObjectID) -> ObjectStat? {
+        var st = Glibc.stat()
+        guard Glibc.lstat(path(id), &st) == 0 else { return nil }
+        return ObjectStat(size: Int(st.st_size), modified: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) * 1e-9)
+    }
+
+    public func list() throws(StoreError) -> [ObjectID] {
+        var ids: [ObjectID] = []
+        for sub in try entries(root) where sub.utf8.count == 2 && Hex.decode(sub) != nil {
+            for name in try entries(root + "/" + sub) where name.utf8.count == 62 {
+                if let id = ObjectID(hex: sub + name), id.hex == sub + name { ids.append(id) }
+            }
+        }
+        return ids.sorted()
+    }
+
+    public func delete(_ id: ObjectID) throws(StoreError) {
+        let p = path(id)
+        if unlink(p) != 0 && errno != ENOENT { throw .io("unlink(\(p)): \(String(cString: strerror(errno)))") }
+    }
+
+    public func removeAbandonedWrites(olderThan cutoff: Double) throws(StoreError) -> (count: Int, bytes: Int) {
+        var count = 0, bytes = 0
+        for sub in try entries(root) where sub.utf8.count == 2 {
+            for name in try entries(root + "/" + sub) where name.hasPrefix(".tmp-") {
+                let p = root + "/" + sub + "/" + name
+                var st = Glibc.stat()
+                guard Glibc.lstat(p, &st) == 0, Double(st.st_mtim.tv_sec) < cutoff else { continue }
+                if unlink(p) == 0 { count += 1; bytes += Int(st.st_size) }
+            }
+        }
+        return (count, bytes)
+    }
+
+    /// Names in a directory (`opendir`/`readdir`), without `.` and `..`.
+    private func entries(_ path: String) throws(StoreError) -> [String] {
+        guard let d = opendir(path) else {
+            if errno == ENOENT || errno == ENOTDIR { return [] }
+            throw .io("opendir(\(path)): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+}
+
+/// `fsync` on a directory so a rename in it is durable.
+func syncDirectory(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if fd >= 0 { fsync(fd); close(fd) }
+}

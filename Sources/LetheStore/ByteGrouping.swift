@@ -1,0 +1,85 @@
+/// Byte-plane transforms used by the float-aware codecs, on unsafe buffers.
+///
+/// Grouping splits `n` elements of `s` bytes into `s` planes of `n` bytes, plane `j`
+/// holding byte `j` of every element (as ZipNN does: Hershcovitch et al., "ZipNN:
+/// Lossless Compression for AI Models", 2024). Exponent bytes of floats then sit together
+/// and compress well, while the near-random low mantissa bytes are kept apart.
+public enum ByteGrouping {
+    /// Splits `src` (elements of `elementSize` bytes) into planes in `dst` (same size).
+    /// - Complexity: O(n), one pass.
+    public static func group(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize s: Int) {
+        precondition(src.count == dst.count && src.count % s == 0, "grouping needs equal buffers of whole elements")
+        let n = src.count / s
+        guard n > 0, let sp = src.baseAddress, let dp = dst.baseAddress else { return }
+        let a = sp.assumingMemoryBound(to: UInt8.self), b = dp.assumingMemoryBound(to: UInt8.self)
+        switch s {
+        case 1: b.update(from: a, count: n)
+        case 2:
+            let p0 = b, p1 = b + n
+            for i in 0..<n { p0[i] = a[2 * i]; p1[i] = a[2 * i + 1] }
+        case 4:
+            let p0 = b, p1 = b + n, p2 = b + 2 * n, p3 = b + 3 * n
+            let w = UnsafeRawPointer(a)
+            for i in 0..<n {
+                let v = w.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
+                p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
+                p2[i] = UInt8(truncatingIfNeeded: v >> 16); p3[i] = UInt8(truncatingIfNeeded: v >> 24)
+            }
+        case 8:
+            let w = UnsafeRawPointer(a)
+            for i in 0..<n {
+                let v = w.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                for j in 0..<8 { b[j * n + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(j))) }
+            }
+        default:
+            for i in 0..<n { for j in 0..<s { b[j * n + i] = a[s * i + j] } }
+        }
+    }
+
+    /// Inverse of `group`.
+    /// - Complexity: O(n), one pass.
+    public static func ungroup(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer, elementSize s: Int) {
+        precondition(src.count == dst.count && src.count % s == 0, "ungrouping needs equal buffers of whole elements")
+        let n = src.count / s
+        guard n > 0, let sp = src.baseAddress, let dp = dst.baseAddress else { return }
+        let a = sp.assumingMemoryBound(to: UInt8.self), b = dp.assumingMemoryBound(to: UInt8.self)
+        switch s {
+        case 1: b.update(from: a, count: n)
+        case 2:
+            let p0 = a, p1 = a + n
+            for i in 0..<n { b[2 * i] = p0[i]; b[2 * i + 1] = p1[i] }
+        case 4:
+            let p0 = a, p1 = a + n, p2 = a + 2 * n, p3 = a + 3 * n
+            let w = UnsafeMutableRawPointer(b)
+            for i in 0..<n {
+                let v = UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24
+                w.storeBytes(of: v, toByteOffset: 4 * i, as: UInt32.self)
+            }
+        case 8:
+            let w = UnsafeMutableRawPointer(b)
+            for i in 0..<n {
+                var v: UInt64 = 0
+                for j in 0..<8 { v |= UInt64(a[j * n + i]) << (8 * UInt64(j)) }
+                w.storeBytes(of: v, toByteOffset: 8 * i, as: UInt64.self)
+            }
+        default:
+            for i in 0..<n { for j in 0..<s { b[s * i + j] = a[j * n + i] } }
+        }
+    }
+
+    /// `dst[i] = a[i] ^ b[i]`, eight bytes at a time.
+    /// - Complexity: O(n).
+    public static func xor(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {
+        precondition(a.count == b.count && a.count == dst.count, "xor needs equal buffers")
+        guard let ap = a.baseAddress, let bp = b.baseAddress, let dp = dst.baseAddress else { return }
+        let words = a.count / 8
+        for i in 0..<words {
+            let v = ap.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) ^ bp.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+            dp.storeBytes(of: v, toByteOffset: 8 * i, as: UInt64.self)
+        }
+        for i in (8 * words)..<a.count {
+            dp.storeBytes(of: ap.load(fromByteOffset: i, as: UInt8.self) ^ bp.load(fromByteOffset: i, as: UInt8.self),
+                          toByteOffset: i, as: UInt8.self)
+        }
+    }
+}
