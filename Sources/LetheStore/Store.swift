@@ -143,10 +143,10 @@ public final class Store {
         /// New chunks per codec name.
         public var codecs: [String: Int] = [:]
 
-        mutating func add(_ r: PutResult, payload: Int) {
+        mutating func add(_ r: PutResult, payload: Int, chunk: Bool = false) {
             payloadBytes += payload
             if r.created { newObjects += 1; storedBytes += r.storedBytes } else { dedupedObjects += 1 }
-            if let c = r.codec, r.created { codecs[c.name, default: 0] += 1 }
+            if let c = r.codec, r.created, chunk { codecs[c.name, default: 0] += 1 }
         }
     }
 
@@ -174,7 +174,7 @@ public final class Store {
                     }
                 }
             }
-            stats.add(r, payload: range.count)
+            stats.add(r, payload: range.count, chunk: true)
             chunks.append(r.id)
         }
         return StoredTensor(name: name, dtype: dtype, shape: shape, chunkBytes: chunkBytes, chunks: chunks)
