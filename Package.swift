@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine"]),
 
         // Benchmarks (tools/bench), run by tools/bench/run.
-        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "CBLAS"],
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheStore", "CBLAS"],
                           path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
 
         .testTarget(name: "LetheCryptoTests", dependencies: ["LetheCrypto"]),

@@ -1,9 +1,12 @@
 /// Byte-plane transforms used by the float-aware codecs, on unsafe buffers.
 ///
-/// Grouping splits `n` elements of `s` bytes into `s` planes of `n` bytes, plane `j`
-/// holding byte `j` of every element (as ZipNN does: Hershcovitch et al., "ZipNN:
-/// Lossless Compression for AI Models", 2024). Exponent bytes of floats then sit together
-/// and compress well, while the near-random low mantissa bytes are kept apart.
+/// Grouping rotates each element of `s` ∈ {2, 4, 8} bytes left by one bit, then splits `n`
+/// elements into `s` planes of `n` bytes, plane `j` holding byte `j` of every rotated
+/// element (after ZipNN: Hershcovitch et al., "ZipNN: Lossless Compression for AI Models",
+/// 2024). The rotation moves the sign bit to the bottom, so the top plane of an F32 or BF16
+/// value is exactly its 8-bit exponent (F16: 5 exponent bits, F64: the top 8 of 11): that
+/// plane is low-entropy and compresses well, while the near-random mantissa bytes are kept
+/// apart. Integers are unharmed (small values keep zero or 0xFF top bytes).
 public enum ByteGrouping {
     /// Splits `src` (elements of `elementSize` bytes) into planes in `dst` (same size).
     /// - Complexity: O(n), one pass.
@@ -16,19 +19,26 @@ public enum ByteGrouping {
         case 1: b.update(from: a, count: n)
         case 2:
             let p0 = b, p1 = b + n
-            for i in 0..<n { p0[i] = a[2 * i]; p1[i] = a[2 * i + 1] }
+            let w = UnsafeRawPointer(a)
+            for i in 0..<n {
+                var v = w.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)
+                v = v << 1 | v >> 15
+                p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
+            }
         case 4:
             let p0 = b, p1 = b + n, p2 = b + 2 * n, p3 = b + 3 * n
             let w = UnsafeRawPointer(a)
             for i in 0..<n {
-                let v = w.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
+                var v = w.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)
+                v = v << 1 | v >> 31
                 p0[i] = UInt8(truncatingIfNeeded: v); p1[i] = UInt8(truncatingIfNeeded: v >> 8)
                 p2[i] = UInt8(truncatingIfNeeded: v >> 16); p3[i] = UInt8(truncatingIfNeeded: v >> 24)
             }
         case 8:
             let w = UnsafeRawPointer(a)
             for i in 0..<n {
-                let v = w.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                var v = w.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)
+                v = v << 1 | v >> 63
                 for j in 0..<8 { b[j * n + i] = UInt8(truncatingIfNeeded: v >> (8 * UInt64(j))) }
             }
         default:
@@ -47,20 +57,24 @@ public enum ByteGrouping {
         case 1: b.update(from: a, count: n)
         case 2:
             let p0 = a, p1 = a + n
-            for i in 0..<n { b[2 * i] = p0[i]; b[2 * i + 1] = p1[i] }
+            let w = UnsafeMutableRawPointer(b)
+            for i in 0..<n {
+                let v = UInt16(p0[i]) | UInt16(p1[i]) << 8
+                w.storeBytes(of: v >> 1 | v << 15, toByteOffset: 2 * i, as: UInt16.self)
+            }
         case 4:
             let p0 = a, p1 = a + n, p2 = a + 2 * n, p3 = a + 3 * n
             let w = UnsafeMutableRawPointer(b)
             for i in 0..<n {
                 let v = UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24
-                w.storeBytes(of: v, toByteOffset: 4 * i, as: UInt32.self)
+                w.storeBytes(of: v >> 1 | v << 31, toByteOffset: 4 * i, as: UInt32.self)
             }
         case 8:
             let w = UnsafeMutableRawPointer(b)
             for i in 0..<n {
                 var v: UInt64 = 0
                 for j in 0..<8 { v |= UInt64(a[j * n + i]) << (8 * UInt64(j)) }
-                w.storeBytes(of: v, toByteOffset: 8 * i, as: UInt64.self)
+                w.storeBytes(of: v >> 1 | v << 63, toByteOffset: 8 * i, as: UInt64.self)
             }
         default:
             for i in 0..<n { for j in 0..<s { b[s * i + j] = a[j * n + i] } }

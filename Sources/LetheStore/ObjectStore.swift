@@ -46,6 +46,7 @@ public final class ObjectStore {
     /// How chunk codecs are chosen.
     public var selection: CodecSelection = .sampled(sampleBytes: 1 << 20)
     private let compressor: ZstdCompressor
+    private let entropyCompressor = ZstdCompressor(entropyOnly: true)
     private let decompressor = ZstdDecompressor()
 
     /// A store over `backend`, compressing at zstd `level`.
@@ -155,7 +156,9 @@ public final class ObjectStore {
     }
 
     /// Planes body: per plane a mode byte (0 stored, 1 zstd), an 8-byte length, the bytes.
-    /// A plane whose 64 KiB sample does not shrink is stored without trying the whole plane.
+    /// A 64 KiB sample of each plane picks between entropy-only zstd (best on exponent
+    /// planes) and zstd at the store's level (best on the long zero runs of XOR deltas); a
+    /// plane whose sample shrinks by less than 1/64 is stored without trying the whole plane.
     private func encodePlanes(_ grouped: UnsafeRawBufferPointer, planes s: Int) -> [UInt8] {
         let n = grouped.count / s
         var out: [UInt8] = []
@@ -165,8 +168,9 @@ public final class ObjectStore {
             var compressed: [UInt8]?
             let probe = min(n, 64 << 10)
             let sample = UnsafeRawBufferPointer(rebasing: plane[0..<probe])
-            if probe < 256 || compressor.compress(sample).count < probe - probe / 64 {
-                let c = compressor.compress(plane)
+            let e = entropyCompressor.compress(sample).count, m = compressor.compress(sample).count
+            if probe < 256 || min(e, m) < probe - probe / 64 {
+                let c = (e <= m ? entropyCompressor : compressor).compress(plane)
                 if c.count < n { compressed = c }
             }
             if let compressed {

@@ -11,11 +11,20 @@ final class CodecTests: XCTestCase {
                 let src = (0..<(n * s)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
                 var g = [UInt8](repeating: 0, count: src.count), back = g
                 src.withUnsafeBytes { sb in g.withUnsafeMutableBytes { ByteGrouping.group(sb, into: $0, elementSize: s) } }
-                if n > 1 && s > 1 { XCTAssertEqual(g[1], src[s], "plane 0 holds byte 0 of each element") }
+                if n > 1 && s == 1 { XCTAssertEqual(g[1], src[1]) }
+                if n > 1 && s == 4 {
+                    // Plane 3 holds the top byte of each element rotated left by one bit (an F32's exponent).
+                    let v = UInt32(src[4]) | UInt32(src[5]) << 8 | UInt32(src[6]) << 16 | UInt32(src[7]) << 24
+                    XCTAssertEqual(g[3 * n + 1], UInt8(truncatingIfNeeded: (v << 1 | v >> 31) >> 24))
+                }
                 g.withUnsafeBytes { gb in back.withUnsafeMutableBytes { ByteGrouping.ungroup(gb, into: $0, elementSize: s) } }
                 XCTAssertEqual(back, src)
             }
         }
+        let one: [UInt8] = [0x00, 0x00, 0x80, 0xBF]  // -1.0f: exponent 127, sign 1
+        var planes = [UInt8](repeating: 0, count: 4)
+        one.withUnsafeBytes { o in planes.withUnsafeMutableBytes { ByteGrouping.group(o, into: $0, elementSize: 4) } }
+        XCTAssertEqual(planes, [0x01, 0x00, 0x00, 0x7F])
         let a: [UInt8] = Array(0..<13), b: [UInt8] = Array((0..<13).map { UInt8($0 * 3) })
         var x = [UInt8](repeating: 0, count: 13)
         a.withUnsafeBytes { ab in b.withUnsafeBytes { bb in x.withUnsafeMutableBytes { ByteGrouping.xor(ab, bb, into: $0) } } }

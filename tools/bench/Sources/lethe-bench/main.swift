@@ -1,5 +1,8 @@
 // lethe-bench: side-by-side benchmarks; results go to BENCHMARKS.md.
 // Usage: lethe-bench matmul [--threads N] [--sizes 256,512,1024,2048]
+//        lethe-bench store-gen --out FILE [--bytes N] [--seed S]      (synthetic normal float32 safetensors)
+//        lethe-bench store-codecs --file FILE [--limit BYTES]         (stored size per codec choice)
+// The store's import/export comparison with zstd runs from tools/bench/store.py.
 import CBLAS
 import Foundation
 import LetheTensor
@@ -63,7 +66,20 @@ switch which {
 case "matmul":
     let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
     matmulBench(sizes: sizes, threads: threads)
+case "store-gen", "store-codecs":
+    do {
+        if which == "store-gen" {
+            try storeGenerate(out: value("--out") ?? "normal.safetensors", bytes: value("--bytes").flatMap(Int.init) ?? (1 << 30),
+                              seed: value("--seed").flatMap(UInt64.init) ?? 7)
+        } else {
+            try storeCodecs(file: value("--file") ?? "", limit: value("--limit").flatMap(Int.init) ?? (256 << 20),
+                            level: value("--level").flatMap(Int32.init) ?? 3)
+        }
+    } catch {
+        FileHandle.standardError.write("lethe-bench \(which): \(error)\n".data(using: .utf8) ?? Data())
+        exit(1)
+    }
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, store-gen, store-codecs\n".data(using: .utf8) ?? Data())
     exit(64)
 }
