@@ -124,11 +124,13 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Write a version as a safetensors file.",
         arguments: [ArgumentSpec("revision", help: "A ref, version id or unique id prefix.")],
-        options: [.option("output", short: "o", value: "file", help: "Output .safetensors file.", required: true)])
+        options: [.option("output", short: "o", value: "file", help: "Output .safetensors file.", required: true),
+                  .flag("sync", help: "fsync the file before renaming it into place (survives power loss).")])
 
-    let revision: String, output: String
+    let revision: String, output: String, sync: Bool
     init(from values: ParsedValues) throws(CommandLineError) {
         revision = try values.required("revision")
+        sync = values.flag("sync")
         guard let o: String = try values.option("output") else { throw .usage("Missing expected argument '--output <file>'") }
         output = o
     }
@@ -137,7 +139,7 @@ struct ExportCommand: ParsableCommand {
         let store = try openStore(context)
         let id = try store.resolve(revision)
         let total = try store.version(id).tensors.reduce(0) { $0 + $1.byteCount }
-        let r = try store.exportSafetensors(id, to: output, progress: progressBar("exporting", total: total, context: context))
+        let r = try store.exportSafetensors(id, to: output, sync: sync, progress: progressBar("exporting", total: total, context: context))
         if context.json {
             context.out(JSONValue.object(["version": .string(id.hex), "file": .string(output), "bytes": .int(r.bytes),
                                           "original_header": .bool(r.originalHeader)]).serialized() + "\n")

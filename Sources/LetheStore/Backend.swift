@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import LetheCrypto
+import Synchronization
 
 /// Size and age of a stored object, for gc.
 public struct ObjectStat: Sendable, Equatable {
@@ -33,16 +34,61 @@ public protocol ObjectBackend: Sendable {
     func delete(_ id: ObjectID) throws(StoreError)
     /// Removes leftovers of interrupted writes older than `cutoff` (epoch seconds); returns their count and bytes.
     func removeAbandonedWrites(olderThan cutoff: Double) throws(StoreError) -> (count: Int, bytes: Int)
+    /// Makes every earlier `put` durable and listed. A backend may defer the durable part of
+    /// `put` until here (objects put but not flushed are still readable by this process);
+    /// callers flush before writing anything that references those objects.
+    func flush() throws(StoreError)
+}
+
+extension ObjectBackend {
+    /// Backends whose `put` is durable at once need no flush.
+    public func flush() throws(StoreError) {}
 }
 
 /// Objects as files `objects/<2 hex>/<62 hex>` under a directory, written with
 /// temp file + `fsync` + `rename` + directory `fsync`.
+///
+/// `put` writes the temp file and starts its writeback (`posix_fadvise` DONTNEED) without waiting;
+/// `flush` (or every 64 puts, or `deinit`) then `fsync`s each pending temp file, renames it
+/// into place and `fsync`s the directories. The disk thus writes one chunk while the next is
+/// being compressed, and an object's final name still appears only once its bytes are durable.
 public final class LocalBackend: ObjectBackend {
     /// The `objects` directory.
     public let root: String
+    private struct Pending { var id: ObjectID; var tmp: String; var final: String; var dir: String }
+    private let pending = Mutex<[ObjectID: Pending]>([:])
+    /// Pending writes before `put` flushes by itself.
+    public static let maxPending = 64
 
     /// A backend over an existing `objects` directory.
     public init(root: String) { self.root = root }
+
+    deinit { try? flush() }
+
+    private func pendingEntry(_ id: ObjectID) -> Pending? { pending.withLock { $0[id] } }
+
+    public func flush() throws(StoreError) {
+        let items = pending.withLock { p -> [Pending] in
+            let all = Array(p.values)
+            p.removeAll()
+            return all
+        }
+        var dirs = Set<String>()
+        var failure: StoreError?
+        for item in items.sorted(by: { $0.id < $1.id }) {
+            if failure != nil { unlink(item.tmp); continue }
+            let fd = open(item.tmp, O_RDONLY | O_CLOEXEC)
+            if fd < 0 { failure = .io("open(\(item.tmp)): \(String(cString: strerror(errno)))"); continue }
+            if fsync(fd) != 0 { failure = .io("fsync(\(item.tmp)): \(String(cString: strerror(errno)))") }
+            close(fd)
+            if failure == nil && rename(item.tmp, item.final) != 0 {
+                failure = .io("rename(\(item.tmp), \(item.final)): \(String(cString: strerror(errno)))")
+            }
+            if failure != nil { unlink(item.tmp) } else { dirs.insert(item.dir) }
+        }
+        for d in dirs.sorted() { syncDirectory(d) }
+        if let failure { throw failure }
+    }
 
     private func dir(_ id: ObjectID) -> String { root + "/" + String(id.hex.prefix(2)) }
     private func path(_ id: ObjectID) -> String { dir(id) + "/" + String(id.hex.dropFirst(2)) }
@@ -53,6 +99,7 @@ public final class LocalBackend: ObjectBackend {
             utimes(final, nil)  // freshen, as git does, so a gc grace period counts from now
             return false
         }
+        if pendingEntry(id) != nil { return false }
         let d = dir(id)
         if mkdir(d, 0o755) != 0 && errno != EEXIST { throw .io("mkdir(\(d)): \(String(cString: strerror(errno)))") }
         let tmp = d + "/.tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -71,10 +118,15 @@ public final class LocalBackend: ObjectBackend {
             }
             done += n
         }
-        if fsync(fd) != 0 { let e = errno; close(fd); unlink(tmp); throw .io("fsync(\(tmp)): \(String(cString: strerror(e)))") }
+        // Start writeback now without waiting: on Linux POSIX_FADV_DONTNEED on dirty pages
+        // begins asynchronous writeout (WB_SYNC_NONE); flush() waits for it with fsync.
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         close(fd)
-        if rename(tmp, final) != 0 { let e = errno; unlink(tmp); throw .io("rename(\(tmp), \(final)): \(String(cString: strerror(e)))") }
-        syncDirectory(d)
+        let count = pending.withLock { p -> Int in
+            p[id] = Pending(id: id, tmp: tmp, final: final, dir: d)
+            return p.count
+        }
+        if count >= LocalBackend.maxPending { try flush() }
         return true
     }
 
@@ -87,7 +139,7 @@ public final class LocalBackend: ObjectBackend {
     }
 
     private func read(_ id: ObjectID, limit: Int?) throws(StoreError) -> [UInt8] {
-        let p = path(id)
+        let p = pendingEntry(id)?.tmp ?? path(id)
         let fd = open(p, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { throw .missingObject(id.hex) }
@@ -112,7 +164,7 @@ public final class LocalBackend: ObjectBackend {
         return out
     }
 
-    public func has(_ id: ObjectID) -> Bool { access(path(id), F_OK) == 0 }
+    public func has(_ id: ObjectID) -> Bool { access(path(id), F_OK) == 0 || pendingEntry(id) != nil }
 
     public func stat(_ id: ObjectID) -> ObjectStat? {
         var st = Glibc.stat()
@@ -131,6 +183,7 @@ public final class LocalBackend: ObjectBackend {
     }
 
     public func delete(_ id: ObjectID) throws(StoreError) {
+        if let entry = pending.withLock({ $0.removeValue(forKey: id) }) { unlink(entry.tmp) }
         let p = path(id)
         if unlink(p) != 0 && errno != ENOENT { throw .io("unlink(\(p)): \(String(cString: strerror(errno)))") }
     }

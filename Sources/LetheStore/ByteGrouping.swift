@@ -81,6 +81,37 @@ public enum ByteGrouping {
         }
     }
 
+    /// Ungroups elements `start ..< start + count` from `planes` (one base pointer per byte
+    /// plane, each plane `n` bytes) into `dst` (`count · s` bytes): a block at a time, so
+    /// the output is still in cache when it is hashed and written.
+    /// - Complexity: O(count).
+    public static func ungroup(planes: [UnsafeRawPointer], start: Int, count: Int, into dst: UnsafeMutableRawPointer) {
+        let s = planes.count
+        switch s {
+        case 2:
+            let p0 = planes[0] + start, p1 = planes[1] + start
+            for i in 0..<count {
+                let v = UInt16(p0.load(fromByteOffset: i, as: UInt8.self)) | UInt16(p1.load(fromByteOffset: i, as: UInt8.self)) << 8
+                dst.storeBytes(of: v >> 1 | v << 15, toByteOffset: 2 * i, as: UInt16.self)
+            }
+        case 4:
+            let p0 = (planes[0] + start).assumingMemoryBound(to: UInt8.self), p1 = (planes[1] + start).assumingMemoryBound(to: UInt8.self)
+            let p2 = (planes[2] + start).assumingMemoryBound(to: UInt8.self), p3 = (planes[3] + start).assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count {
+                let v = UInt32(p0[i]) | UInt32(p1[i]) << 8 | UInt32(p2[i]) << 16 | UInt32(p3[i]) << 24
+                dst.storeBytes(of: v >> 1 | v << 31, toByteOffset: 4 * i, as: UInt32.self)
+            }
+        case 8:
+            for i in 0..<count {
+                var v: UInt64 = 0
+                for j in 0..<8 { v |= UInt64(planes[j].load(fromByteOffset: start + i, as: UInt8.self)) << (8 * UInt64(j)) }
+                dst.storeBytes(of: v >> 1 | v << 63, toByteOffset: 8 * i, as: UInt64.self)
+            }
+        default:
+            for i in 0..<count { for j in 0..<s { dst.storeBytes(of: planes[j].load(fromByteOffset: start + i, as: UInt8.self), toByteOffset: s * i + j, as: UInt8.self) } }
+        }
+    }
+
     /// `dst[i] = a[i] ^ b[i]`, eight bytes at a time.
     /// - Complexity: O(n).
     public static func xor(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) {

@@ -48,6 +48,9 @@ public final class ObjectStore {
     private let compressor: ZstdCompressor
     private let entropyCompressor = ZstdCompressor(entropyOnly: true)
     private let decompressor = ZstdDecompressor()
+    /// Reused scratch buffers (byte planes, XOR), so chunk after chunk needs no fresh pages.
+    private var planeScratch: [UInt8] = []
+    private var xorScratch: [UInt8] = []
 
     /// A store over `backend`, compressing at zstd `level`.
     public init(backend: any ObjectBackend, level: Int32 = 3) {
@@ -81,7 +84,9 @@ public final class ObjectStore {
         let header = ObjectHeader(kind: kind, codec: codec, elementSize: s, depth: usedBase.map { $0.depth + 1 } ?? 0,
                                   payloadLength: payload.count, bodyLength: body.count,
                                   bodyDigest: SHA256.hash(body), base: usedBase?.id)
-        let bytes = header.serialized() + body
+        var bytes = header.serialized()
+        bytes.reserveCapacity(bytes.count + body.count)
+        bytes += body
         let created = try backend.put(id, bytes)
         return PutResult(id: id, created: created, storedBytes: created ? bytes.count : 0, codec: codec)
     }
@@ -141,17 +146,24 @@ public final class ObjectStore {
         case .stored: return Array(payload)
         case .zstd: return compressor.compress(payload)
         case .grouped, .deltaGrouped:
-            var grouped = [UInt8](repeating: 0, count: payload.count)
-            grouped.withUnsafeMutableBytes { g in
+            if planeScratch.count < payload.count { planeScratch = [UInt8](repeating: 0, count: payload.count) }
+            if codec == .deltaGrouped && xorScratch.count < payload.count { xorScratch = [UInt8](repeating: 0, count: payload.count) }
+            var grouped = planeScratch
+            planeScratch = []  // hold the only reference while in use
+            defer { planeScratch = grouped }
+            grouped.withUnsafeMutableBytes { all in
+                let g = UnsafeMutableRawBufferPointer(rebasing: all[0..<payload.count])
                 if codec == .deltaGrouped {
-                    var x = [UInt8](repeating: 0, count: payload.count)
-                    x.withUnsafeMutableBytes { xb in ByteGrouping.xor(payload, base, into: xb) }
-                    x.withUnsafeBytes { ByteGrouping.group($0, into: g, elementSize: s) }
+                    xorScratch.withUnsafeMutableBytes { xall in
+                        let xb = UnsafeMutableRawBufferPointer(rebasing: xall[0..<payload.count])
+                        ByteGrouping.xor(payload, base, into: xb)
+                        ByteGrouping.group(UnsafeRawBufferPointer(xb), into: g, elementSize: s)
+                    }
                 } else {
                     ByteGrouping.group(payload, into: g, elementSize: s)
                 }
             }
-            return grouped.withUnsafeBytes { encodePlanes($0, planes: s) }
+            return grouped.withUnsafeBytes { encodePlanes(UnsafeRawBufferPointer(rebasing: $0[0..<payload.count]), planes: s) }
         }
     }
 
@@ -213,11 +225,12 @@ public final class ObjectStore {
             if k < chain.count - 1, h.payloadLength != payload.count {
                 throw .corruptObject("\(oid.hex): delta of \(h.payloadLength) bytes against a base of \(payload.count)")
             }
-            let body = try readBody(oid, h)
-            var next = [UInt8](repeating: 0, count: h.payloadLength)
+            let stored = try readStored(oid, h)
+            var next = [UInt8](unsafeUninitializedCapacity: h.payloadLength) { _, n in n = h.payloadLength }
             try typed {
                 try next.withUnsafeMutableBytes { dst in
-                    try body.withUnsafeBytes { src in
+                    try stored.withUnsafeBytes { all in
+                        let src = UnsafeRawBufferPointer(rebasing: all[h.size...])
                         try payload.withUnsafeBytes { base in try decodeBody(h, src, into: dst, base: base, what: oid.hex) }
                     }
                 }
@@ -229,15 +242,102 @@ public final class ObjectStore {
         return payload
     }
 
-    /// The stored body of `id` after checking its length and digest.
-    func readBody(_ id: ObjectID, _ h: ObjectHeader) throws(StoreError) -> [UInt8] {
+    /// Streams the verified payload of `id` to `sink` in blocks of about `blockBytes`.
+    ///
+    /// Self-contained grouped and stored objects are decoded a block at a time (ungrouped
+    /// straight from the stored planes, hashed, handed over while in cache); deltas and
+    /// zstd frames are decoded whole first. The id is checked after the last block: on a
+    /// mismatch this throws after `sink` has seen the bad bytes, so a caller writing a file
+    /// must discard it (as export does with its temp file).
+    public func read(_ id: ObjectID, kind: ObjectKind, blockBytes: Int = 256 << 10,
+                     sink: (UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) {
+        let h = try header(id)
+        guard h.kind == kind else { throw .corruptObject("\(id.hex): is a \(h.kind.name), expected a \(kind.name)") }
+        if h.base != nil || h.codec == .zstd {
+            let payload = try get(id, kind: kind)
+            try typed {
+                try payload.withUnsafeBytes { raw in
+                    for start in stride(from: 0, to: raw.count, by: blockBytes) {
+                        try sink(UnsafeRawBufferPointer(rebasing: raw[start..<min(raw.count, start + blockBytes)]))
+                    }
+                }
+            }
+            return
+        }
+        let stored = try readStored(id, h)
+        let hasher = SHA256()
+        hasher.update("\(h.kind.name) \(h.payloadLength)\0")
+        if h.codec == .stored {
+            guard h.bodyLength == h.payloadLength else { throw .corruptObject("\(id.hex): stored body of \(h.bodyLength) bytes, expected \(h.payloadLength)") }
+            try typed {
+                try stored.withUnsafeBytes { all in
+                    for start in stride(from: h.size, to: all.count, by: blockBytes) {
+                        let block = UnsafeRawBufferPointer(rebasing: all[start..<min(all.count, start + blockBytes)])
+                        hasher.update(block)
+                        try sink(block)
+                    }
+                }
+            }
+        } else {
+            let s = h.elementSize, n = h.payloadLength / s
+            if planeScratch.count < h.payloadLength + blockBytes { planeScratch = [UInt8](repeating: 0, count: h.payloadLength + blockBytes) }
+            var scratch = planeScratch
+            planeScratch = []
+            defer { planeScratch = scratch }
+            try typed {
+                try stored.withUnsafeBytes { all in
+                    try scratch.withUnsafeMutableBytes { sc in
+                        guard let scBase = sc.baseAddress, let allBase = all.baseAddress else { return }
+                        var planes: [UnsafeRawPointer] = []
+                        var at = h.size
+                        for j in 0..<s {
+                            guard at + 9 <= all.count else { throw StoreError.corruptObject("\(id.hex): truncated plane \(j)") }
+                            let mode = all[at]
+                            var len = 0
+                            for k in 0..<8 { len |= Int(all[at + 1 + k]) << (8 * k) }
+                            at += 9
+                            guard len >= 0, len <= all.count - at else { throw StoreError.corruptObject("\(id.hex): plane \(j) runs past the body") }
+                            switch mode {
+                            case 0:
+                                guard len == n else { throw StoreError.corruptObject("\(id.hex): plane \(j) has \(len) bytes, expected \(n)") }
+                                planes.append(UnsafeRawPointer(allBase + at))
+                            case 1:
+                                let dst = UnsafeMutableRawBufferPointer(start: scBase + j * n, count: n)
+                                try decompressor.decompress(UnsafeRawBufferPointer(rebasing: all[at..<(at + len)]), into: dst, what: "\(id.hex) plane \(j)")
+                                planes.append(UnsafeRawPointer(scBase + j * n))
+                            default:
+                                throw StoreError.corruptObject("\(id.hex): plane \(j) has unknown mode \(mode)")
+                            }
+                            at += len
+                        }
+                        guard at == all.count else { throw StoreError.corruptObject("\(id.hex): \(all.count - at) stray bytes after the planes") }
+                        let out = scBase + h.payloadLength
+                        let perBlock = max(1, blockBytes / s)
+                        for start in stride(from: 0, to: n, by: perBlock) {
+                            let count = min(perBlock, n - start)
+                            ByteGrouping.ungroup(planes: planes, start: start, count: count, into: out)
+                            let block = UnsafeRawBufferPointer(start: out, count: count * s)
+                            hasher.update(block)
+                            try sink(block)
+                        }
+                    }
+                }
+            }
+        }
+        let actual = ObjectID(hasher.finalize())
+        guard actual == id else { throw .corruptObject("\(id.hex): content hashes to \(actual.hex)") }
+    }
+
+    /// The stored bytes of `id` (header and body) after checking the length and that the
+    /// header is the one parsed. The body digest is left to fsck (`verifyStored`): every
+    /// read re-hashes the decoded payload against the id, which catches any damage anyway.
+    func readStored(_ id: ObjectID, _ h: ObjectHeader) throws(StoreError) -> [UInt8] {
         let bytes = try backend.get(id)
         guard bytes.count == h.size + h.bodyLength else {
             throw .corruptObject("\(id.hex): stored \(bytes.count) bytes, header says \(h.size + h.bodyLength)")
         }
-        let body = Array(bytes[h.size...])
-        guard SHA256.hash(body) == h.bodyDigest else { throw .corruptObject("\(id.hex): body does not match its digest") }
-        return body
+        guard Array(bytes.prefix(h.size)) == h.serialized() else { throw .corruptObject("\(id.hex): header changed while reading") }
+        return bytes
     }
 
     /// Checks that the stored file of `id` is intact (header, length, body digest) without decoding.
@@ -264,9 +364,17 @@ public final class ObjectStore {
             try decompressor.decompress(body, into: dst, what: what)
         case .grouped, .deltaGrouped:
             let s = h.elementSize, n = dst.count / s
-            var grouped = [UInt8](repeating: 0, count: dst.count)
-            try typed { try grouped.withUnsafeMutableBytes { g in try decodePlanes(body, g, s: s, n: n, what: what) } }
-            try typed { try grouped.withUnsafeBytes { g in ByteGrouping.ungroup(g, into: dst, elementSize: s) } }
+            if planeScratch.count < dst.count { planeScratch = [UInt8](repeating: 0, count: dst.count) }
+            var grouped = planeScratch
+            planeScratch = []
+            defer { planeScratch = grouped }
+            try typed {
+                try grouped.withUnsafeMutableBytes { all in
+                    let g = UnsafeMutableRawBufferPointer(rebasing: all[0..<dst.count])
+                    try decodePlanes(body, g, s: s, n: n, what: what)
+                    ByteGrouping.ungroup(UnsafeRawBufferPointer(g), into: dst, elementSize: s)
+                }
+            }
             if h.codec == .deltaGrouped {
                 guard base.count == dst.count else { throw .corruptObject("\(what): base length mismatch") }
                 ByteGrouping.xor(UnsafeRawBufferPointer(dst), base, into: dst)

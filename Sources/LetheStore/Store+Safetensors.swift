@@ -105,12 +105,13 @@ final class AtomicOutput {
 
     func write(_ bytes: [UInt8]) throws(StoreError) { try typed { try bytes.withUnsafeBytes { try write($0) } } }
 
-    /// `fsync`, `rename` over the target, `fsync` of the directory.
-    func commit() throws(StoreError) {
-        guard fsync(fd) == 0 else { throw .io("fsync(\(tmp)): \(String(cString: strerror(errno)))") }
+    /// Renames the temp file over the target; with `sync`, `fsync`s the file first and the directory after.
+    func commit(sync: Bool) throws(StoreError) {
+        if sync { guard fsync(fd) == 0 else { throw .io("fsync(\(tmp)): \(String(cString: strerror(errno)))") } }
         close(fd); fd = -1
         guard rename(tmp, path) == 0 else { throw .io("rename(\(tmp), \(path)): \(String(cString: strerror(errno)))") }
         committed = true
+        guard sync else { return }
         let dir = path.contains("/") ? String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) : "."
         syncDirectory(dir.isEmpty ? "/" : dir)
     }
@@ -260,8 +261,12 @@ extension Store {
     }
 
     /// Writes version `id` as a safetensors file at `path`, streaming chunk by chunk into a
-    /// temp file that replaces `path` only when complete (no partial output on error).
-    public func exportSafetensors(_ id: ObjectID, to path: String, progress: ((Int, Int) -> Void)? = nil) throws(StoreError) -> ExportResult {
+    /// temp file that replaces `path` only when complete and verified (no partial output on
+    /// error, nor after a crash of this process). With `sync` the file is also `fsync`ed
+    /// before the rename, so it survives a power loss; an export is a copy of data the
+    /// store keeps durably, so this is off by default.
+    public func exportSafetensors(_ id: ObjectID, to path: String, sync: Bool = false,
+                                  progress: ((Int, Int) -> Void)? = nil) throws(StoreError) -> ExportResult {
         let v = try version(id)
         let (header, order, original) = try exportLayout(v)
         let out = try AtomicOutput(path)
@@ -273,16 +278,16 @@ extension Store {
         var done = 0
         for t in order {
             for (chunk, range) in zip(t.chunks, t.chunkRanges) {
-                let payload = try objects.get(chunk, kind: .chunk)
-                guard payload.count == range.count else {
-                    throw .corruptObject("\(chunk.hex): chunk of \(t.name) has \(payload.count) bytes, expected \(range.count)")
+                let h = try objects.header(chunk)
+                guard h.payloadLength == range.count else {
+                    throw .corruptObject("\(chunk.hex): chunk of \(t.name) has \(h.payloadLength) bytes, expected \(range.count)")
                 }
-                try out.write(payload)
-                done += payload.count
+                try objects.read(chunk, kind: .chunk) { (block) throws(StoreError) in try out.write(block) }
+                done += range.count
                 progress?(done, total)
             }
         }
-        try out.commit()
+        try out.commit(sync: sync)
         return ExportResult(bytes: 8 + header.count + total, originalHeader: original)
     }
 }

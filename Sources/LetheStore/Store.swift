@@ -210,7 +210,9 @@ public final class Store {
 
     /// Stores a version object and, with `ref`, points the ref at it (making it visible).
     func commit(_ v: Version, ref: (name: String, reason: String)?, stats: inout WriteStats) throws(StoreError) -> ObjectID {
+        try objects.backend.flush()  // everything the version references is durable first
         let r = try objects.put(kind: .version, payload: v.encoded())
+        try objects.backend.flush()
         stats.add(r, payload: 0)
         if let ref { try refs.set(ref.name, to: r.id, reason: ref.reason) }
         return r.id
