@@ -167,26 +167,33 @@ public final class ObjectStore {
         }
     }
 
-    /// Planes body: per plane a mode byte (0 stored, 1 zstd), an 8-byte length, the bytes.
-    /// A 64 KiB sample of each plane picks between entropy-only zstd (best on exponent
-    /// planes) and zstd at the store's level (best on the long zero runs of XOR deltas); a
-    /// plane whose sample shrinks by less than 1/64 is stored without trying the whole plane.
+    /// Planes body: per plane a mode byte (0 stored, 1 zstd, 2 rANS), an 8-byte length, the bytes.
+    /// A 64 KiB sample of each plane picks between rANS (best on exponent planes: near their
+    /// entropy), entropy-only zstd and zstd at the store's level (best on the long zero runs
+    /// of XOR deltas); a plane whose sample shrinks by less than 1/64 is stored as it is.
     private func encodePlanes(_ grouped: UnsafeRawBufferPointer, planes s: Int) -> [UInt8] {
         let n = grouped.count / s
         var out: [UInt8] = []
         out.reserveCapacity(grouped.count + 9 * s)
         for j in 0..<s {
             let plane = UnsafeRawBufferPointer(rebasing: grouped[(j * n)..<((j + 1) * n)])
-            var compressed: [UInt8]?
+            var encoded: (mode: UInt8, bytes: [UInt8])?
             let probe = min(n, 64 << 10)
             let sample = UnsafeRawBufferPointer(rebasing: plane[0..<probe])
             let e = entropyCompressor.compress(sample).count, m = compressor.compress(sample).count
-            if probe < 256 || min(e, m) < probe - probe / 64 {
-                let c = (e <= m ? entropyCompressor : compressor).compress(plane)
-                if c.count < n { compressed = c }
+            let rans = RANS.estimate(RANS.histogram(sample)) - RANS.tableBytes + RANS.tableBytes * probe / max(n, 1)
+            if probe < 256 || min(e, m, rans) < probe - probe / 64 {
+                let c: [UInt8]
+                let mode: UInt8
+                if rans < min(e, m) {
+                    c = RANS.encode(plane, counts: RANS.histogram(plane)); mode = 2
+                } else {
+                    c = (e <= m ? entropyCompressor : compressor).compress(plane); mode = 1
+                }
+                if c.count < n { encoded = (mode, c) }
             }
-            if let compressed {
-                out.append(1); appendLE(&out, UInt64(compressed.count)); out += compressed
+            if let encoded {
+                out.append(encoded.mode); appendLE(&out, UInt64(encoded.bytes.count)); out += encoded.bytes
             } else {
                 out.append(0); appendLE(&out, UInt64(n)); out += plane
             }
@@ -305,6 +312,12 @@ public final class ObjectStore {
                                 let dst = UnsafeMutableRawBufferPointer(start: scBase + j * n, count: n)
                                 try decompressor.decompress(UnsafeRawBufferPointer(rebasing: all[at..<(at + len)]), into: dst, what: "\(id.hex) plane \(j)")
                                 planes.append(UnsafeRawPointer(scBase + j * n))
+                            case 2:
+                                let dst = UnsafeMutableRawBufferPointer(start: scBase + j * n, count: n)
+                                guard RANS.decode(UnsafeRawBufferPointer(rebasing: all[at..<(at + len)]), into: dst) else {
+                                    throw StoreError.corruptObject("\(id.hex): plane \(j) is not a valid rANS stream")
+                                }
+                                planes.append(UnsafeRawPointer(scBase + j * n))
                             default:
                                 throw StoreError.corruptObject("\(id.hex): plane \(j) has unknown mode \(mode)")
                             }
@@ -399,6 +412,8 @@ public final class ObjectStore {
                         if let d = plane.baseAddress, let sp = src.baseAddress { d.copyMemory(from: sp, byteCount: n) }
                     case 1:
                         try decompressor.decompress(src, into: plane, what: "\(what) plane \(j)")
+                    case 2:
+                        guard RANS.decode(src, into: plane) else { throw .corruptObject("\(what): plane \(j) is not a valid rANS stream") }
                     default:
                         throw .corruptObject("\(what): plane \(j) has unknown mode \(mode)")
                     }

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import LetheCrypto
 import LetheTensor
 @testable import LetheStore
@@ -154,5 +155,46 @@ final class CodecTests: XCTestCase {
         bytes = h.serialized() + frame
         backend.objects[r.id] = bytes
         XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".contains("declares 67108864 bytes, expected 4096"), "\($0)") }
+    }
+}
+
+final class RANSTests: XCTestCase {
+    func testRoundTripsSkewedUniformAndDegenerateDistributions() {
+        var rng = SeededGenerator(seed: 8)
+        let makers: [(Int) -> UInt8] = [
+            { _ in UInt8(truncatingIfNeeded: rng.next()) },                        // uniform
+            { _ in UInt8(120 + min(10, Int(rng.next() % 1000).trailingZeroBitCount)) },  // geometric, exponent-like
+            { _ in 7 },                                                              // one symbol
+            { i in i % 1000 == 0 ? 255 : 0 },                                        // rare symbol
+        ]
+        for (k, make) in makers.enumerated() {
+            for n in [1, 3, 4, 5, 1000, 70_001] {
+                let src = (0..<n).map { make($0) }
+                let enc = src.withUnsafeBytes { RANS.encode($0, counts: RANS.histogram($0)) }
+                var dst = [UInt8](repeating: 0, count: n)
+                let ok = enc.withUnsafeBytes { e in dst.withUnsafeMutableBytes { RANS.decode(e, into: $0) } }
+                XCTAssertTrue(ok, "distribution \(k), n \(n)")
+                XCTAssertEqual(dst, src, "distribution \(k), n \(n)")
+                if k == 1 && n == 70_001 {
+                    // Within 1% of the empirical entropy (plus the table).
+                    let counts = src.withUnsafeBytes { RANS.histogram($0) }
+                    let h = counts.filter { $0 > 0 }.reduce(0.0) { $0 - Double($1) / Double(n) * log2(Double($1) / Double(n)) }
+                    XCTAssertLessThan(Double(enc.count - RANS.tableBytes), h * Double(n) / 8 * 1.01)
+                }
+            }
+        }
+    }
+
+    func testMalformedStreamsAreRejected() {
+        let src = (0..<5000).map { UInt8($0 % 7) }
+        let enc = src.withUnsafeBytes { RANS.encode($0, counts: RANS.histogram($0)) }
+        var dst = [UInt8](repeating: 0, count: src.count)
+        for cut in [0, 100, RANS.tableBytes, enc.count - 1] {
+            XCTAssertFalse(Array(enc.prefix(cut)).withUnsafeBytes { e in dst.withUnsafeMutableBytes { RANS.decode(e, into: $0) } }, "cut \(cut)")
+        }
+        var badTable = enc; badTable[0] &+= 1
+        XCTAssertFalse(badTable.withUnsafeBytes { e in dst.withUnsafeMutableBytes { RANS.decode(e, into: $0) } })
+        var longer = [UInt8](repeating: 0, count: src.count + 10)
+        XCTAssertFalse(enc.withUnsafeBytes { e in longer.withUnsafeMutableBytes { RANS.decode(e, into: $0) } })
     }
 }
