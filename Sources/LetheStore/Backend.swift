@@ -38,27 +38,31 @@ public protocol ObjectBackend: Sendable {
     /// `put` until here (objects put but not flushed are still readable by this process);
     /// callers flush before writing anything that references those objects.
     func flush() throws(StoreError)
+    /// Forgets every `put` not yet flushed, as if it never happened (a failed import
+    /// leaves nothing behind). Backends whose `put` is durable at once cannot.
+    func discardPending()
 }
 
 extension ObjectBackend {
     /// Backends whose `put` is durable at once need no flush.
     public func flush() throws(StoreError) {}
+    /// Backends whose `put` is durable at once have nothing pending.
+    public func discardPending() {}
 }
 
 /// Objects as files `objects/<2 hex>/<62 hex>` under a directory, written with
 /// temp file + `fsync` + `rename` + directory `fsync`.
 ///
 /// `put` writes the temp file and starts its writeback (`posix_fadvise` DONTNEED) without waiting;
-/// `flush` (or every 64 puts, or `deinit`) then `fsync`s each pending temp file, renames it
-/// into place and `fsync`s the directories. The disk thus writes one chunk while the next is
-/// being compressed, and an object's final name still appears only once its bytes are durable.
+/// `flush` (or `deinit`) then `fsync`s each pending temp file, renames it into place and
+/// `fsync`s the directories. The disk thus writes one chunk while the next is being
+/// compressed, an object's final name appears only once its bytes are durable, and a failed
+/// import can `discardPending()` so no other process ever saw (or deduplicated against) its objects.
 public final class LocalBackend: ObjectBackend {
     /// The `objects` directory.
     public let root: String
     private struct Pending { var id: ObjectID; var tmp: String; var final: String; var dir: String }
     private let pending = Mutex<[ObjectID: Pending]>([:])
-    /// Pending writes before `put` flushes by itself.
-    public static let maxPending = 64
 
     /// A backend over an existing `objects` directory.
     public init(root: String) { self.root = root }
@@ -66,6 +70,16 @@ public final class LocalBackend: ObjectBackend {
     deinit { try? flush() }
 
     private func pendingEntry(_ id: ObjectID) -> Pending? { pending.withLock { $0[id] } }
+
+    /// Deletes the temp files of every write not yet flushed.
+    public func discardPending() {
+        let items = pending.withLock { p -> [Pending] in
+            let all = Array(p.values)
+            p.removeAll()
+            return all
+        }
+        for item in items { unlink(item.tmp) }
+    }
 
     public func flush() throws(StoreError) {
         let items = pending.withLock { p -> [Pending] in
@@ -122,11 +136,7 @@ public final class LocalBackend: ObjectBackend {
         // begins asynchronous writeout (WB_SYNC_NONE); flush() waits for it with fsync.
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
         close(fd)
-        let count = pending.withLock { p -> Int in
-            p[id] = Pending(id: id, tmp: tmp, final: final, dir: d)
-            return p.count
-        }
-        if count >= LocalBackend.maxPending { try flush() }
+        pending.withLock { $0[id] = Pending(id: id, tmp: tmp, final: final, dir: d) }
         return true
     }
 

@@ -181,7 +181,9 @@ public final class ObjectStore {
             let probe = min(n, 64 << 10)
             let sample = UnsafeRawBufferPointer(rebasing: plane[0..<probe])
             let e = entropyCompressor.compress(sample).count, m = compressor.compress(sample).count
-            let rans = RANS.estimate(RANS.histogram(sample)) - RANS.tableBytes + RANS.tableBytes * probe / max(n, 1)
+            let sampleCounts = RANS.histogram(sample)
+            let table = RANS.tableBytes(symbols: sampleCounts.filter { $0 > 0 }.count)
+            let rans = RANS.estimate(sampleCounts) - table + table * probe / max(n, 1)
             if probe < 256 || min(e, m, rans) < probe - probe / 64 {
                 let c: [UInt8]
                 let mode: UInt8

@@ -9,13 +9,18 @@ import Glibc
 /// exponent plane of float weights it lands within ~0.01 bit per symbol of the empirical
 /// entropy, where Huffman (what zstd uses for literals) loses ~0.05.
 ///
-/// Encoded layout: 256 little-endian `UInt16` frequencies (summing to 2¹⁴), four `UInt32`
+/// Encoded layout: the number K of present symbols (`UInt16` LE), K × (symbol byte,
+/// frequency `UInt16` LE) in increasing symbol order (frequencies sum to 2¹⁴), four `UInt32`
 /// initial decoder states, then the stream.
 enum RANS {
     static let scaleBits: UInt32 = 14
     static let total: UInt32 = 1 << 14
     static let lower: UInt32 = 1 << 23
-    static let tableBytes = 512 + 16
+    /// Fixed bytes besides the per-symbol entries: K and the four states.
+    static let fixedBytes = 2 + 16
+
+    /// Table bytes for `symbols` present symbols.
+    static func tableBytes(symbols: Int) -> Int { fixedBytes + 3 * symbols }
 
     /// Symbol counts of `src`.
     static func histogram(_ src: UnsafeRawBufferPointer) -> [Int] {
@@ -47,7 +52,7 @@ enum RANS {
         let f = normalize(counts)
         var bits = 0.0
         for s in 0..<256 where counts[s] > 0 { bits += Double(counts[s]) * (Double(scaleBits) - log2(Double(f[s]))) }
-        return Int(bits / 8) + tableBytes + 16
+        return Int(bits / 8) + tableBytes(symbols: counts.filter { $0 > 0 }.count) + 4
     }
 
     /// Encodes `src`.
@@ -103,8 +108,10 @@ enum RANS {
             } } } } }
         }
         var result: [UInt8] = []
-        result.reserveCapacity(tableBytes + cap - pos)
-        for f in freq { result.append(UInt8(f & 0xFF)); result.append(UInt8(f >> 8)) }
+        let present = (0..<256).filter { freq[$0] > 0 }
+        result.reserveCapacity(tableBytes(symbols: present.count) + cap - pos)
+        result.append(UInt8(present.count & 0xFF)); result.append(UInt8(present.count >> 8))
+        for sym in present { result.append(UInt8(sym)); result.append(UInt8(freq[sym] & 0xFF)); result.append(UInt8(freq[sym] >> 8)) }
         for s in [x.0, x.1, x.2, x.3] { for k in 0..<4 { result.append(UInt8(truncatingIfNeeded: s >> (8 * UInt32(k)))) } }
         result += out[pos..<cap]
         return result
@@ -113,25 +120,33 @@ enum RANS {
     /// Decodes exactly `dst.count` symbols from `src`; false when `src` is malformed.
     /// - Complexity: O(n), one pass forward, bounds-checked stream reads.
     static func decode(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) -> Bool {
-        guard src.count >= tableBytes else { return false }
+        guard src.count >= fixedBytes else { return false }
+        let k = Int(src[0]) | Int(src[1]) << 8
+        guard k >= 1, k <= 256, src.count >= tableBytes(symbols: k) else { return false }
         var freq = [UInt32](repeating: 0, count: 256), start = [UInt32](repeating: 0, count: 256)
         var acc: UInt32 = 0
-        for s in 0..<256 {
-            freq[s] = UInt32(src[2 * s]) | UInt32(src[2 * s + 1]) << 8
-            start[s] = acc
-            acc += freq[s]
+        var previous = -1
+        for e in 0..<k {
+            let sym = Int(src[2 + 3 * e])
+            guard sym > previous else { return false }
+            previous = sym
+            let f = UInt32(src[3 + 3 * e]) | UInt32(src[4 + 3 * e]) << 8
+            guard f > 0, f <= total else { return false }
+            freq[sym] = f
         }
+        for sym in 0..<256 { start[sym] = acc; acc += freq[sym] }
         guard acc == total else { return false }
+        let statesAt = 2 + 3 * k
         var slotSymbol = [UInt8](repeating: 0, count: Int(total))
         for s in 0..<256 where freq[s] > 0 { for k in Int(start[s])..<Int(start[s] + freq[s]) { slotSymbol[k] = UInt8(s) } }
         func state(_ k: Int) -> UInt32 {
             var v: UInt32 = 0
-            for b in 0..<4 { v |= UInt32(src[512 + 4 * k + b]) << (8 * UInt32(b)) }
+            for b in 0..<4 { v |= UInt32(src[statesAt + 4 * k + b]) << (8 * UInt32(b)) }
             return v
         }
         var x = (state(0), state(1), state(2), state(3))
         for v in [x.0, x.1, x.2, x.3] where v < lower || v >= 1 << 31 { return false }
-        var pos = tableBytes
+        var pos = statesAt + 16
         let end = src.count
         let n = dst.count
         var ok = true

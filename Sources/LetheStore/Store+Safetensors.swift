@@ -177,13 +177,14 @@ extension Store {
 
     /// Imports a safetensors file as a new version, streaming it chunk by chunk.
     ///
-    /// Everything is validated before anything is written: the header (format rules, names)
-    /// and, unless `allowNonfinite`, every floating-point value (a first read pass). The
-    /// original header is kept as a blob so export reproduces the file byte for byte.
+    /// The header (format rules, names) is validated before anything is written; every
+    /// floating-point value is checked (unless `allowNonfinite`) as its chunk is read, and on
+    /// any error the objects written so far, still pending in the backend, are discarded, so a
+    /// refused file leaves the store untouched. The original header is kept as a blob so
+    /// export reproduces the file byte for byte.
     public func importSafetensors(_ file: String, options: ImportOptions) throws(StoreError) -> WriteResult {
         let f = try ReadFile(file)
         let header = try Store.readHeader(f)
-        let base = header.dataOffset
         if let spec = options.spec {
             do { _ = try OrderedJSONParser.parse(spec) } catch { throw .invalidInput("model spec is not JSON: \(error)") }
         }
@@ -191,35 +192,30 @@ extension Store {
             throw .invalidInput("invalid ref name \"\(ref.name)\" (use letters, digits, '.', '_', '-')")
         }
         let parent = try options.parent.map { (p) throws(StoreError) -> Version in try version(p) }
-        let ordered = header.entries.sorted { $0.begin < $1.begin }
-        let total = f.size - base
-        var buffer = [UInt8](repeating: 0, count: min(chunkBytes, max(total, 0)))
-        if !options.allowNonfinite {
-            for e in ordered where e.dtype.isFloatingPoint {
-                for r in ChunkLayout.ranges(byteCount: e.byteCount, chunkBytes: chunkBytes) where !r.isEmpty {
-                    let bad = try typed {
-                        try buffer.withUnsafeMutableBytes { raw -> Int? in
-                            let s = UnsafeMutableRawBufferPointer(rebasing: raw[0..<r.count])
-                            try f.read(at: base + e.begin + r.lowerBound, into: s)
-                            return Store.firstNonFinite(UnsafeRawBufferPointer(s), dtype: e.dtype)
-                        }
-                    }
-                    if let bad {
-                        throw .invalidInput("\(file): tensor \(e.name) has a non-finite value at element \(r.lowerBound / e.dtype.byteSize + bad) (pass --allow-nonfinite to accept)")
-                    }
-                }
-            }
-        }
-        buffer = []
-
         let lock = try self.lock(exclusive: false)
         defer { lock.unlock() }
+        do {
+            return try importData(file, f, header, parent: parent, options: options)
+        } catch {
+            // Nothing this import wrote has been flushed: drop it, leaving the store untouched.
+            objects.backend.discardPending()
+            throw error
+        }
+    }
+
+    private func importData(_ file: String, _ f: ReadFile, _ header: SafetensorsHeader, parent: Version?,
+                            options: ImportOptions) throws(StoreError) -> WriteResult {
+        let base = header.dataOffset
+        let total = f.size - base
         var stats = WriteStats()
         var tensors: [StoredTensor] = []
         var done = 0
         for e in header.entries {
             let t = try storeTensor(name: e.name, dtype: e.dtype, shape: e.shape, parent: parent?.tensor(e.name), stats: &stats) { (range, buf) throws(StoreError) in
                 try f.read(at: base + e.begin + range.lowerBound, into: buf)
+                if !options.allowNonfinite, let bad = Store.firstNonFinite(UnsafeRawBufferPointer(buf), dtype: e.dtype) {
+                    throw .invalidInput("\(file): tensor \(e.name) has a non-finite value at element \(range.lowerBound / e.dtype.byteSize + bad) (pass --allow-nonfinite to accept)")
+                }
                 done += range.count
                 options.progress?(done, total)
             }

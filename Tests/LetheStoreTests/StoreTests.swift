@@ -133,8 +133,12 @@ final class StoreTests: XCTestCase {
         let s = try makeStore()
         var nan = normalFloatBytes(100, seed: 4)
         nan[4 * 57 + 3] = 0x7F; nan[4 * 57 + 2] = 0xC0
+        var late = normalFloatBytes(50_000, seed: 6)  // 4 chunks; +inf in the last one
+        late[4 * 49_999 + 3] = 0x7F; late[4 * 49_999 + 2] = 0x80; late[4 * 49_999 + 1] = 0; late[4 * 49_999] = 0
         let cases: [(String, [UInt8], String)] = [
             ("nan", Safetensors.encode([NamedTensor(name: "w", dtype: .f32, shape: [100], data: nan)]), "non-finite value at element 57"),
+            ("late-inf", Safetensors.encode([NamedTensor(name: "a", dtype: .f32, shape: [1000], data: normalFloatBytes(1000, seed: 1)),
+                                             NamedTensor(name: "b", dtype: .f32, shape: [50_000], data: late)]), "tensor b has a non-finite value at element 49999"),
             ("traversal", Safetensors.encode([NamedTensor(name: "../../etc/passwd", dtype: .u8, shape: [1], data: [0])]), "path traversal"),
             ("hole", header(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: 8), "hole"),
             ("huge", [0xFF, 0xFF, 0xFF, 0xFF, 0x01, 0, 0, 0, 0x7B], "exceeds"),
@@ -149,6 +153,8 @@ final class StoreTests: XCTestCase {
                 XCTAssertFalse("\($0)".contains("\n"))
             }
             XCTAssertEqual(try s.objects.backend.list(), [], name)
+            let files = FileManager.default.enumerator(atPath: s.directory + "/objects")?.compactMap { $0 as? String } ?? []
+            XCTAssertEqual(files.filter { $0.contains(".tmp-") }, [], "no temp files left: \(name)")
             XCTAssertNil(try s.refs.get("main"))
         }
         let f = try write(cases[0].1, "nan-ok.safetensors")

@@ -118,12 +118,16 @@ def main():
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         ratio = r["stored"] / r["zstd_size"]
-        imp_speed, zc_speed = r["size"] / r["li"][0] / mb, r["size"] / r["zc"][0] / mb
-        exp_speed, zd_speed = r["size"] / r["le"][0] / mb, r["size"] / r["zd"][0] / mb
         ok = lambda b: "met" if b else "**not met**"
-        print(f"| {r['label']} | {r['size'] / mb:.1f} MB | {r['zstd_size'] / mb:.2f} MB | {r['stored'] / mb:.2f} MB "
-              f"| {ratio:.3f} ({ok(ratio <= 0.90)}) | {imp_speed:.0f} ({zc_speed:.0f}) | {imp_speed / zc_speed:.2f} ({ok(imp_speed >= 0.8 * zc_speed)}) "
-              f"| {exp_speed:.0f} ({zd_speed:.0f}) | {exp_speed / zd_speed:.2f} ({ok(exp_speed >= 0.8 * zd_speed)}) "
+        if r["size"] >= (64 << 20):
+            imp_speed, zc_speed = r["size"] / r["li"][0] / mb, r["size"] / r["zc"][0] / mb
+            exp_speed, zd_speed = r["size"] / r["le"][0] / mb, r["size"] / r["zd"][0] / mb
+            speeds = (f"| {imp_speed:.0f} ({zc_speed:.0f}) | {imp_speed / zc_speed:.2f} ({ok(imp_speed >= 0.8 * zc_speed)}) "
+                      f"| {exp_speed:.0f} ({zd_speed:.0f}) | {exp_speed / zd_speed:.2f} ({ok(exp_speed >= 0.8 * zd_speed)}) ")
+        else:
+            speeds = (f"| {r['li'][0]:.2f} s ({r['zc'][0]:.2f} s) | start-up bound | {r['le'][0]:.2f} s ({r['zd'][0]:.2f} s) | start-up bound ")
+        print(f"| {r['label']} | {r['size'] / mb:.1f} MB | {r['zstd_size'] / mb:.3f} MB | {r['stored'] / mb:.3f} MB "
+              f"| {ratio:.4f} ({ok(ratio <= 0.90)}) " + speeds +
               f"| {r['li'][1]:.0f} / {r['le'][1]:.0f} MB ({ok(max(r['li'][1], r['le'][1]) <= 300)}) | {'yes' if r['identical'] else 'NO'} |")
     updates = [r for r in rows if "update_stored" in r]
     if updates:
