@@ -44,7 +44,9 @@ public final class ObjectStore {
     /// Where encoded objects live.
     public let backend: any ObjectBackend
     /// How chunk codecs are chosen.
-    public var selection: CodecSelection = .sampled(sampleBytes: 1 << 20)
+    public var selection: CodecSelection = .sampled(sampleBytes: 256 << 10)
+    /// The zstd level of the whole-payload codec and of match-finding plane compression.
+    public let level: Int32
     private let compressor: ZstdCompressor
     private let entropyCompressor = ZstdCompressor(entropyOnly: true)
     private let decompressor = ZstdDecompressor()
@@ -55,6 +57,7 @@ public final class ObjectStore {
     /// A store over `backend`, compressing at zstd `level`.
     public init(backend: any ObjectBackend, level: Int32 = 3) {
         self.backend = backend
+        self.level = level
         compressor = ZstdCompressor(level: level)
     }
 
