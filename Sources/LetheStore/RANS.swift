@@ -67,13 +67,15 @@ enum RANS {
         let cap = 2 * n + 64
         var out = [UInt8](repeating: 0, count: cap)
         var pos = cap
-        // x / f in Double is exact enough: x < 2³², so the error (< 2⁻²⁰) never crosses an integer.
-        let freqD = freq.map { Double($0) }
+        // x / f by multiplying with m = ⌈2⁶⁴ / f⌉ and keeping the high word: exact for x < 2³²,
+        // f < 2¹⁴ (the error x·(m − 2⁶⁴/f)/2⁶⁴ < 2⁻³² never crosses an integer). f = 1 is x itself.
+        let recip = freq.map { f -> UInt64 in f > 1 ? UInt64.max / UInt64(f) &+ 1 : 0 }
         var x: (UInt32, UInt32, UInt32, UInt32) = (lower, lower, lower, lower)
         out.withUnsafeMutableBufferPointer { o in
-            freq.withUnsafeBufferPointer { fp in freqD.withUnsafeBufferPointer { dp in start.withUnsafeBufferPointer { sp in
-                guard let ob = o.baseAddress else { return }
+            freq.withUnsafeBufferPointer { fp in recip.withUnsafeBufferPointer { rp in start.withUnsafeBufferPointer { sp in
+                guard let ob = o.baseAddress, let inBase = src.baseAddress else { return }
                 let raw = UnsafeMutableRawPointer(ob)
+                let input = inBase.assumingMemoryBound(to: UInt8.self)
                 @inline(__always) func put(_ state: inout UInt32, _ sym: Int) {
                     var v = state
                     let f = fp[sym]
@@ -82,19 +84,21 @@ enum RANS {
                         raw.storeBytes(of: UInt16(truncatingIfNeeded: v).littleEndian, toByteOffset: pos, as: UInt16.self)
                         v >>= 16
                     }
-                    let q = UInt32(Double(v) / dp[sym])
+                    let q = f > 1 ? UInt32(truncatingIfNeeded: UInt64(v).multipliedFullWidth(by: rp[sym]).high) : v
                     state = (q << scaleBits) &+ (v &- q &* f) &+ sp[sym]
                 }
                 var i = n - 1
-                while i >= 0 {
-                    let sym = Int(src[i])
+                while i >= 0 && i & 3 != 3 {  // the tail past the last whole group of four
                     switch i & 3 {
-                    case 0: put(&x.0, sym)
-                    case 1: put(&x.1, sym)
-                    case 2: put(&x.2, sym)
-                    default: put(&x.3, sym)
+                    case 0: put(&x.0, Int(input[i]))
+                    case 1: put(&x.1, Int(input[i]))
+                    default: put(&x.2, Int(input[i]))
                     }
                     i -= 1
+                }
+                while i >= 3 {
+                    put(&x.3, Int(input[i])); put(&x.2, Int(input[i - 1])); put(&x.1, Int(input[i - 2])); put(&x.0, Int(input[i - 3]))
+                    i -= 4
                 }
             } } }
         }
