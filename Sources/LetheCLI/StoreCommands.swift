@@ -26,11 +26,13 @@ func formatTime(_ seconds: Double) -> String {
 }
 
 /// The `--threads` option shared by import and export.
-let threadsOption = OptionSpec.option("threads", value: "n", help: "Chunks encoded or decoded in parallel (default: the number of cores, at most 4).")
+let threadsOption = OptionSpec.option("threads", value: "n", help: "Chunks encoded or decoded in parallel.", default: "1")
 
 /// The value of `--threads`, or the default.
 func threadCount(_ values: ParsedValues) throws(CommandLineError) -> Int {
-    guard let n: Int = try values.option("threads") else { return min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
+    // One thread by default: on the shared 2-core benchmark machine two lanes were not faster
+    // (BENCHMARKS.md); on an idle multi-core machine --threads 2 or more can help.
+    guard let n: Int = try values.option("threads") else { return 1 }
     guard n >= 1, n <= 64 else { throw .usage("The value '\(n)' is invalid for '--threads': expected 1 to 64") }
     return n
 }
