@@ -126,6 +126,7 @@ def main():
                 store.mkdir()
                 sh(lethe, "init", store, stdout=subprocess.DEVNULL)
                 imp = json.loads(run(f"li{threads}", lethe, "--store", store, "import", path, "--json", "--threads", threads))
+                out.unlink(missing_ok=True)  # like zstd's output: a fresh file, not a rename over an old one
                 run(f"le{threads}", lethe, "--store", store, "export", "main", "-o", out, "--threads", threads)
             if large:
                 run("zc2", "zstd", "-3", "-T2", "-q", "-f", path, "-o", zst)
