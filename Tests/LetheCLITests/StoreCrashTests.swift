@@ -58,3 +58,40 @@ final class StoreCrashTests: XCTestCase {
         XCTAssertEqual(try runLethe(["fsck"], cwd: dir).status, 0)
     }
 }
+
+/// Several processes importing into one store at once.
+final class StoreConcurrencyTests: XCTestCase {
+    func testConcurrentImportsAndRefMovesAllLand() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-conc-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try runLethe(["init"], cwd: dir).status, 0)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("LetheStoreTests/Fixtures/torch_state_dict.safetensors")
+        let exe = productsDirectory.appendingPathComponent("lethe")
+        // Four importers of the same file (shared chunks race to be written), each moving its own ref and `shared`.
+        var procs: [Process] = []
+        for k in 0..<4 {
+            let p = Process()
+            p.executableURL = exe
+            p.currentDirectoryURL = dir
+            p.arguments = ["import", fixture.path, "--ref", "r\(k)", "-m", "import \(k)", "--no-parent"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            procs.append(p)
+        }
+        for p in procs { p.waitUntilExit(); XCTAssertEqual(p.terminationStatus, 0) }
+        let refs = try runLethe(["ref", "list", "--json"], cwd: dir)
+        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(refs.out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(list.compactMap { $0["ref"] as? String }, ["r0", "r1", "r2", "r3"])
+        XCTAssertEqual(try runLethe(["fsck"], cwd: dir).status, 0)
+        let history = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(try runLethe(["ref", "history", "--json"], cwd: dir).out.utf8)) as? [[String: Any]])
+        XCTAssertEqual(history.count, 4, "every move recorded once")
+        let out = dir.appendingPathComponent("o.safetensors").path
+        for k in 0..<4 {
+            XCTAssertEqual(try runLethe(["export", "r\(k)", "-o", out], cwd: dir).status, 0)
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: out)), try Data(contentsOf: fixture))
+        }
+    }
+}
