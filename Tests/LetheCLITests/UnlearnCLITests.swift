@@ -1,6 +1,10 @@
 import Foundation
 import XCTest
 
+/// Validates command output against schema/*.schema.json.
+let schemaValidator = LedgerSchemaValidator(directory: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schema"))
+
 /// `lethe train` + `lethe unlearn` on digits, through the real binary.
 final class UnlearnCLITests: XCTestCase {
     func testUnlearnClassOnDigitsAndBadInput() throws {
@@ -14,6 +18,7 @@ final class UnlearnCLITests: XCTestCase {
 
         let r = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "-o", out, "--json"])
         XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(r.out)), against: "unlearn.schema.json"), [])
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
         XCTAssertEqual(obj["method"] as? String, "pgu")
         XCTAssertLessThanOrEqual(try XCTUnwrap(obj["max_rho"] as? Double), 1e-5)
@@ -32,8 +37,9 @@ final class UnlearnCLITests: XCTestCase {
         XCTAssertEqual(gamma.err.split(separator: "\n").first, "Error: The value '1.5' is invalid for '--gamma': expected auto or a number in (0, 1]")
         let ids = dir.appendingPathComponent("ids.txt").path
         try "5000\n".write(toFile: ids, atomically: true, encoding: .utf8)
-        let unknown = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", ids, "-o", out + "x"])
+        let unknown = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", ids, "-o", out + "x", "--json"])
         XCTAssertEqual(unknown.status, 1)
+        XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(unknown.out)), against: "error.schema.json"), [])
         XCTAssertEqual(unknown.err, "Error: sample ids not in the training split of digits: 5000\n")
         try "7\n7\n".write(toFile: ids, atomically: true, encoding: .utf8)
         let dup = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", ids, "-o", out + "x"])
