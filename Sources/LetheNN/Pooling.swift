@@ -47,11 +47,15 @@ public final class MaxPool2d: Layer {
                                 let r0 = 2 * oy * w, r1 = r0 + w
                                 for ox in 0..<ow {
                                     let c = 2 * ox
+                                    // Branch-free selects (cmov / blend) instead of unpredictable branches.
                                     var best = src[r0 + c], bestIndex = r0 + c
                                     let b = src[r0 + c + 1], d = src[r1 + c], e = src[r1 + c + 1]
-                                    if b > best || b.isNaN { best = b; bestIndex = r0 + c + 1 }
-                                    if d > best || d.isNaN { best = d; bestIndex = r1 + c }
-                                    if e > best || e.isNaN { best = e; bestIndex = r1 + c + 1 }
+                                    let tb = b > best || b != b
+                                    best = tb ? b : best; bestIndex = tb ? r0 + c + 1 : bestIndex
+                                    let td = d > best || d != d
+                                    best = td ? d : best; bestIndex = td ? r1 + c : bestIndex
+                                    let te = e > best || e != e
+                                    best = te ? e : best; bestIndex = te ? r1 + c + 1 : bestIndex
                                     let o = (pl * oh + oy) * ow + ox
                                     py[o] = best
                                     am[o] = Int32(base + bestIndex)

@@ -130,3 +130,43 @@ func torchVersionLabel() -> String {
     p.waitUntilExit()
     return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
+
+/// `lethe-bench layers`: per-layer forward/backward milliseconds of one training step (Lethe only).
+func layerBreakdown(arch: String, threads: Int, batchSize: Int, batches: Int) {
+    BLASThreads.set(threads)
+    AllocatorTuning.keepFreedMemory()
+    Parallel.set(threads)
+    guard let data = try? DatasetLoader.load("fashion-mnist").train,
+          let model = try? Model(spec: ModelSpec(arch: arch), inputShape: data.sampleShape, classes: data.classCount) else {
+        print("cannot set up \(arch)"); exit(1)
+    }
+    let order = data.batchIndices(batchSize: batchSize, shuffleSeed: 1)
+    var fwd = [Double](repeating: 0, count: model.layers.count), bwd = fwd, gf = fwd, gb = fwd
+    GemmProfiler.enabled = true
+    defer { GemmProfiler.enabled = false }
+    for i in 0..<(batches + 3) {
+        let (x, y) = data.batch(order[i])
+        let ctx = ForwardContext(mode: .train)
+        var h = x
+        for (j, l) in model.layers.enumerated() {
+            let t0 = now(), g0 = GemmProfiler.seconds
+            h = l.layer.forward(h, ctx)
+            if i >= 3 { fwd[j] += now() - t0; gf[j] += GemmProfiler.seconds - g0 }
+        }
+        var d = CrossEntropy.compute(logits: h, labels: y).dLogits
+        model.zeroGradients()
+        for j in stride(from: model.layers.count - 1, through: 0, by: -1) {
+            let t0 = now(), g0 = GemmProfiler.seconds
+            d = model.layers[j].layer.backward(d)
+            if i >= 3 { bwd[j] += now() - t0; gb[j] += GemmProfiler.seconds - g0 }
+            if d.count == 0 { break }
+        }
+    }
+    print("| layer | forward ms | of which GEMM | backward ms | of which GEMM |")
+    print("|---|---:|---:|---:|---:|")
+    let b = Double(batches)
+    for (j, l) in model.layers.enumerated() {
+        print(String(format: "| %@ %@ | %.2f | %.2f | %.2f | %.2f |", l.name, String(describing: type(of: l.layer)),
+                     fwd[j] * 1e3 / b, gf[j] * 1e3 / b, bwd[j] * 1e3 / b, gb[j] * 1e3 / b))
+    }
+}

@@ -65,7 +65,8 @@ case "matmul":
     let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
     matmulBench(sizes: sizes, threads: threads)
 case "train": trainBench(threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, archs: value("--archs").map { $0.split(separator: ",").map(String.init) } ?? ["cnn", "mlp"], rounds: value("--rounds").flatMap(Int.init) ?? 3)
+case "layers": layerBreakdown(arch: value("--arch") ?? "cnn", threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, batches: value("--batches").flatMap(Int.init) ?? 20)
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train, layers\n".data(using: .utf8) ?? Data())
     exit(64)
 }
