@@ -199,10 +199,34 @@ func transposeBlocks(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst
         var j0 = 0
         while j0 < cols {
             let j1 = min(j0 + block, cols)
+            // 4×4 register transposes for the bulk of the block, scalar edges.
+            let i4 = i0 + (i1 - i0) / 4 * 4, j4 = j0 + (j1 - j0) / 4 * 4
+            var i = i0
+            while i < i4 {
+                var j = j0
+                while j < j4 {
+                    let r0 = UnsafeRawPointer(src + i * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let r1 = UnsafeRawPointer(src + (i + 1) * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let r2 = UnsafeRawPointer(src + (i + 2) * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let r3 = UnsafeRawPointer(src + (i + 3) * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    var c0 = SIMD4(r0[0], r1[0], r2[0], r3[0]), c1 = SIMD4(r0[1], r1[1], r2[1], r3[1])
+                    var c2 = SIMD4(r0[2], r1[2], r2[2], r3[2]), c3 = SIMD4(r0[3], r1[3], r2[3], r3[3])
+                    if let bias {
+                        c0 += bias[j]; c1 += bias[j + 1]; c2 += bias[j + 2]; c3 += bias[j + 3]
+                    }
+                    UnsafeMutableRawPointer(dst + j * rows + i).storeBytes(of: c0, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(dst + (j + 1) * rows + i).storeBytes(of: c1, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(dst + (j + 2) * rows + i).storeBytes(of: c2, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(dst + (j + 3) * rows + i).storeBytes(of: c3, as: SIMD4<Float>.self)
+                    j += 4
+                }
+                i += 4
+            }
             for j in j0..<j1 {
                 let d = dst + j * rows
                 let b = bias?[j] ?? 0
-                for i in i0..<i1 { d[i] = src[i * cols + j] + b }
+                let iStart = j < j4 ? i4 : i0
+                for i in iStart..<i1 { d[i] = src[i * cols + j] + b }
             }
             j0 = j1
         }

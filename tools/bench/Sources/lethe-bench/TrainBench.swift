@@ -88,7 +88,7 @@ func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
     for arch in archs {
         let batches = arch == "mlp" ? 200 : 40
         var lethe = LetheTrainResult(samplesPerSecond: 0, gemmShare: 0, gemmGFLOPS: 0)
-        var torch = 0.0, torch1 = 0.0, version = "n/a", ceiling = 0.0
+        var torch = 0.0, torch1 = 0.0, lethe1 = 0.0, version = "n/a", ceiling = 0.0
         for _ in 0..<rounds {
             do {
                 let r = try letheTrainThroughput(arch: arch, data: data, batches: batches, batchSize: batchSize, repeats: 1)
@@ -102,17 +102,23 @@ func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
             if let (sps, _) = torchTrainThroughput(arch: arch, batches: batches, batchSize: batchSize, threads: 1, repeats: 1) {
                 torch1 = max(torch1, sps)
             }
+            BLASThreads.set(1); Parallel.set(1)
+            if let r = try? letheTrainThroughput(arch: arch, data: data, batches: batches, batchSize: batchSize, repeats: 1) {
+                lethe1 = max(lethe1, r.samplesPerSecond)
+            }
+            BLASThreads.set(threads); Parallel.set(threads)
             ceiling = max(ceiling, sgemmCeiling())
         }
         let ratio = torch > 0 ? String(format: "%.2f×", lethe.samplesPerSecond / torch) : "n/a"
-        rows.append(String(format: "| %@ | %.0f | %@ | %@ | %@ | %.0f%% | %.1f | %.1f | %.0f%% |", arch, lethe.samplesPerSecond,
-                           torch > 0 ? String(format: "%.0f", torch) : "n/a", ratio,
-                           torch1 > 0 ? String(format: "%.0f", torch1) : "n/a", lethe.gemmShare * 100,
+        let ratio1 = torch1 > 0 ? String(format: "%.2f×", lethe1 / torch1) : "n/a"
+        rows.append(String(format: "| %@ | %.0f | %@ | %@ | %.0f | %@ | %@ | %.0f%% | %.1f | %.1f | %.0f%% |", arch, lethe.samplesPerSecond,
+                           torch > 0 ? String(format: "%.0f", torch) : "n/a", ratio, lethe1,
+                           torch1 > 0 ? String(format: "%.0f", torch1) : "n/a", ratio1, lethe.gemmShare * 100,
                            lethe.gemmGFLOPS, ceiling, lethe.gemmGFLOPS / ceiling * 100))
         _ = version
     }
-    print("| model | Lethe samples/s | PyTorch \(torchVersionLabel()) samples/s | Lethe/PyTorch | PyTorch 1 thread samples/s | Lethe GEMM share of time | Lethe GEMM GFLOP/s | sgemm 1024³ ceiling GFLOP/s | of ceiling |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | Lethe \(threads)T samples/s | PyTorch \(torchVersionLabel()) \(threads)T samples/s | Lethe/PyTorch | Lethe 1T | PyTorch 1T | Lethe/PyTorch 1T | Lethe GEMM share (\(threads)T) | Lethe GEMM GFLOP/s | sgemm 1024³ ceiling GFLOP/s (\(threads)T) | of ceiling |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows { print(r) }
     if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
         print("load average at the end (1/5/15 min): \(load.split(separator: " ").prefix(3).joined(separator: " "))")
