@@ -47,15 +47,14 @@ public final class MaxPool2d: Layer {
                                 let r0 = 2 * oy * w, r1 = r0 + w
                                 for ox in 0..<ow {
                                     let c = 2 * ox
-                                    // Branch-free selects (cmov / blend) instead of unpredictable branches.
-                                    var best = src[r0 + c], bestIndex = r0 + c
-                                    let b = src[r0 + c + 1], d = src[r1 + c], e = src[r1 + c + 1]
-                                    let tb = b > best || b != b
-                                    best = tb ? b : best; bestIndex = tb ? r0 + c + 1 : bestIndex
-                                    let td = d > best || d != d
-                                    best = td ? d : best; bestIndex = td ? r1 + c : bestIndex
-                                    let te = e > best || e != e
-                                    best = te ? e : best; bestIndex = te ? r1 + c + 1 : bestIndex
+                                    // Branch-free tournament: (a, b) and (c, d), then the winners; the later value
+                                    // wins only when strictly greater (or NaN), so the first maximum is kept.
+                                    let a = src[r0 + c], b = src[r0 + c + 1], d = src[r1 + c], e = src[r1 + c + 1]
+                                    let tb = b > a || b != b, te = e > d || e != e
+                                    let m0 = tb ? b : a, i0 = tb ? r0 + c + 1 : r0 + c
+                                    let m1 = te ? e : d, i1 = te ? r1 + c + 1 : r1 + c
+                                    let t1 = m1 > m0 || m1 != m1
+                                    let best = t1 ? m1 : m0, bestIndex = t1 ? i1 : i0
                                     let o = (pl * oh + oy) * ow + ox
                                     py[o] = best
                                     am[o] = Int32(base + bestIndex)
