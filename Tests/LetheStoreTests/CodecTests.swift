@@ -14,18 +14,25 @@ final class CodecTests: XCTestCase {
                 src.withUnsafeBytes { sb in g.withUnsafeMutableBytes { ByteGrouping.group(sb, into: $0, elementSize: s) } }
                 if n > 1 && s == 1 { XCTAssertEqual(g[1], src[1]) }
                 if n > 1 && s == 4 {
-                    // Plane 3 holds the top byte of each element rotated left by one bit (an F32's exponent).
+                    // Plane 3 holds the top byte of each element rotated left by two bits.
                     let v = UInt32(src[4]) | UInt32(src[5]) << 8 | UInt32(src[6]) << 16 | UInt32(src[7]) << 24
-                    XCTAssertEqual(g[3 * n + 1], UInt8(truncatingIfNeeded: (v << 1 | v >> 31) >> 24))
+                    XCTAssertEqual(ByteGrouping.rotation(4), 2)
+                    XCTAssertEqual(g[3 * n + 1], UInt8(truncatingIfNeeded: (v << 2 | v >> 30) >> 24))
                 }
                 g.withUnsafeBytes { gb in back.withUnsafeMutableBytes { ByteGrouping.ungroup(gb, into: $0, elementSize: s) } }
                 XCTAssertEqual(back, src)
             }
         }
-        let one: [UInt8] = [0x00, 0x00, 0x80, 0xBF]  // -1.0f: exponent 127, sign 1
+        let one: [UInt8] = [0x00, 0x00, 0x80, 0xBF]  // -1.0f: exponent 127 = 0b0111_1111, sign 1
         var planes = [UInt8](repeating: 0, count: 4)
         one.withUnsafeBytes { o in planes.withUnsafeMutableBytes { ByteGrouping.group(o, into: $0, elementSize: 4) } }
-        XCTAssertEqual(planes, [0x01, 0x00, 0x00, 0x7F])
+        // Top plane: the exponent's low 7 bits then the top mantissa bit; plane 0 ends with
+        // the sign then the exponent's top bit.
+        XCTAssertEqual(planes, [0b10, 0x00, 0x00, 0b1111_1110])
+        let bf16: [UInt8] = [0x80, 0xBF]  // -1.0 as BF16: 2-byte elements still rotate by one bit
+        var bfPlanes = [UInt8](repeating: 0, count: 2)
+        bf16.withUnsafeBytes { o in bfPlanes.withUnsafeMutableBytes { ByteGrouping.group(o, into: $0, elementSize: 2) } }
+        XCTAssertEqual(bfPlanes, [0x01, 0x7F])
         let a: [UInt8] = Array(0..<13), b: [UInt8] = Array((0..<13).map { UInt8($0 * 3) })
         var x = [UInt8](repeating: 0, count: 13)
         a.withUnsafeBytes { ab in b.withUnsafeBytes { bb in x.withUnsafeMutableBytes { ByteGrouping.xor(ab, bb, into: $0) } } }
@@ -122,7 +129,10 @@ final class CodecTests: XCTestCase {
         try store.read(r.id, kind: .chunk, blockBytes: 1000) { streamed += Array($0) }
         XCTAssertEqual(streamed, try store.get(r.id))
         var bytes = try backend.get(r.id)
-        bytes[ObjectHeader.fixedSize + 9 + 10] ^= 0x01  // plane 0 (stored raw), element 10
+        // Plane 1 (low mantissa bits) is stored raw: its data starts after plane 0.
+        let plane1 = ObjectHeader.fixedSize + 9 + Int(readLE(bytes, ObjectHeader.fixedSize + 1))
+        XCTAssertEqual(bytes[plane1], PlaneMode.stored.rawValue)
+        bytes[plane1 + 9 + 10] ^= 0x01  // element 10
         backend.objects[r.id] = bytes
         XCTAssertThrowsError(try store.read(r.id, kind: .chunk) { _ in }) { XCTAssertTrue("\($0)".contains("content hashes to"), "\($0)") }
         XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".contains("content hashes to"), "\($0)") }
