@@ -24,12 +24,15 @@ public enum Codec: UInt8, Sendable, CaseIterable {
 
 /// The fixed header in front of every stored object's body.
 ///
-/// Layout (little-endian): magic `LETHEOBJ` (8) · format 1 (1) · kind (1) · codec (1) ·
+/// Layout (little-endian): magic `LETHEOBJ` (8) · format 2 (1) · kind (1) · codec (1) ·
 /// element size (1) · delta depth (1) · reserved zeros (3) · payload length (8) ·
-/// body length (8) · `BodyChecksum` of the body (8) · reserved zeros (24) = 64 bytes, then the
-/// base id (32) for `deltaGrouped`. The body checksum lets fsck pinpoint a damaged file even
-/// when a delta's base is the damaged one; the object id (SHA-256 of the payload) is checked
-/// after decoding on every read.
+/// body length (8) · reserved zeros (32) = 64 bytes, then the base id (32) for
+/// `deltaGrouped`. The body carries no checksum of its own: the object id (SHA-256 of the
+/// payload) is checked after decoding on every read, and fsck decodes bases before the
+/// deltas on them, which pins damage to the file that holds it.
+///
+/// Format 1 (planes coded with a home-made rANS coder, an XXH64-style body checksum) is
+/// refused with `ObjectHeader.format1Refused`; no format-1 stores were ever released.
 public struct ObjectHeader: Sendable, Equatable {
     /// The magic bytes.
     public static let magic: [UInt8] = Array("LETHEOBJ".utf8)
@@ -37,6 +40,10 @@ public struct ObjectHeader: Sendable, Equatable {
     public static let fixedSize = 64
     /// Enough bytes to parse any header.
     public static let maxSize = 96
+    /// The object format this version writes and reads.
+    public static let format: UInt8 = 2
+    /// Why a format-1 object is refused.
+    public static let format1Refused = "object format 1 (rANS planes, body checksum) is no longer supported; re-import the weights into a new store"
     /// Longest delta chain before a chunk is stored without its base.
     public static let maxDeltaDepth = 8
 
@@ -52,16 +59,14 @@ public struct ObjectHeader: Sendable, Equatable {
     public var payloadLength: Int
     /// Body length.
     public var bodyLength: Int
-    /// `BodyChecksum` of the body.
-    public var bodyChecksum: UInt64
     /// The object this one is a delta against.
     public var base: ObjectID?
 
     /// A header.
     public init(kind: ObjectKind, codec: Codec, elementSize: Int, depth: Int, payloadLength: Int, bodyLength: Int,
-                bodyChecksum: UInt64, base: ObjectID?) {
+                base: ObjectID?) {
         self.kind = kind; self.codec = codec; self.elementSize = elementSize; self.depth = depth
-        self.payloadLength = payloadLength; self.bodyLength = bodyLength; self.bodyChecksum = bodyChecksum; self.base = base
+        self.payloadLength = payloadLength; self.bodyLength = bodyLength; self.base = base
     }
 
     /// Bytes of this header.
@@ -79,11 +84,10 @@ public struct ObjectHeader: Sendable, Equatable {
     /// Serialized header bytes.
     public func serialized() -> [UInt8] {
         var out = ObjectHeader.magic
-        out += [1, kind.rawValue, codec.rawValue, UInt8(elementSize), UInt8(depth), 0, 0, 0]
+        out += [ObjectHeader.format, kind.rawValue, codec.rawValue, UInt8(elementSize), UInt8(depth), 0, 0, 0]
         appendLE(&out, UInt64(payloadLength))
         appendLE(&out, UInt64(bodyLength))
-        appendLE(&out, bodyChecksum)
-        out += [UInt8](repeating: 0, count: 24)
+        out += [UInt8](repeating: 0, count: 32)
         if let base { out += base.digest.bytes }
         return out
     }
@@ -91,7 +95,8 @@ public struct ObjectHeader: Sendable, Equatable {
     /// Parses and validates a header from the start of a stored object; `what` names it in errors.
     public static func parse(_ b: [UInt8], what: String) throws(StoreError) -> ObjectHeader {
         guard b.count >= fixedSize, Array(b[0..<8]) == magic else { throw .corruptObject("\(what): bad magic") }
-        guard b[8] == 1 else { throw .corruptObject("\(what): unknown object format \(b[8])") }
+        guard b[8] != 1 else { throw .corruptObject("\(what): \(format1Refused)") }
+        guard b[8] == format else { throw .corruptObject("\(what): unknown object format \(b[8])") }
         guard let kind = ObjectKind(rawValue: b[9]) else { throw .corruptObject("\(what): unknown kind \(b[9])") }
         guard let codec = Codec(rawValue: b[10]) else { throw .corruptObject("\(what): unknown codec \(b[10])") }
         let s = Int(b[11]), depth = Int(b[12])
@@ -103,7 +108,7 @@ public struct ObjectHeader: Sendable, Equatable {
         }
         guard payload % UInt64(s) == 0 else { throw .corruptObject("\(what): payload is not whole elements") }
         guard body <= UInt64(Int.max / 2) else { throw .corruptObject("\(what): bad body length") }
-        guard b[40..<64].allSatisfy({ $0 == 0 }) else { throw .corruptObject("\(what): reserved bytes set") }
+        guard b[32..<64].allSatisfy({ $0 == 0 }) else { throw .corruptObject("\(what): reserved bytes set") }
         var base: ObjectID?
         if codec == .deltaGrouped {
             guard b.count >= fixedSize + 32 else { throw .corruptObject("\(what): truncated header") }
@@ -114,7 +119,20 @@ public struct ObjectHeader: Sendable, Equatable {
             guard depth == 0 else { throw .corruptObject("\(what): bad delta depth \(depth)") }
         }
         return ObjectHeader(kind: kind, codec: codec, elementSize: s, depth: depth, payloadLength: Int(payload),
-                            bodyLength: Int(body), bodyChecksum: readLE(b, 32), base: base)
+                            bodyLength: Int(body), base: base)
+    }
+}
+
+/// How one byte plane of a grouped body is stored (the mode byte in front of it).
+enum PlaneMode: UInt8 {
+    /// The plane's bytes as they are.
+    case stored = 0
+    /// One zstd frame of the plane.
+    case zstd = 1
+
+    /// The error text for an unknown mode byte (2 was the removed rANS coder of format 1).
+    static func unknown(_ mode: UInt8, what: String) -> String {
+        mode == 2 ? "\(what) uses the removed rANS plane coder (mode 2)" : "\(what) has unknown mode \(mode)"
     }
 }
 

@@ -84,11 +84,10 @@ public final class ObjectStore {
         }
         let deltaBase = kind == .chunk && payload.count >= 64 ? try base() : nil
         let (codec, s, body, usedBase) = encode(payload, elementSize: kind == .chunk ? elementSize : 1, base: deltaBase)
-        let checksum = BodyChecksum.compute(body)
         let baseID: ObjectID? = usedBase?.id
         let depth = usedBase.map { $0.depth + 1 } ?? 0
         let header = ObjectHeader(kind: kind, codec: codec, elementSize: s, depth: depth, payloadLength: payload.count,
-                                  bodyLength: body.count, bodyChecksum: checksum, base: baseID)
+                                  bodyLength: body.count, base: baseID)
         var bytes = header.serialized()
         bytes.reserveCapacity(bytes.count + body.count)
         bytes += body
@@ -172,37 +171,29 @@ public final class ObjectStore {
         }
     }
 
-    /// Planes body: per plane a mode byte (0 stored, 1 zstd, 2 rANS), an 8-byte length, the bytes.
-    /// A 64 KiB sample of each plane picks between rANS (best on exponent planes: near their
-    /// entropy), entropy-only zstd and zstd at the store's level (best on the long zero runs
-    /// of XOR deltas); a plane whose sample shrinks by less than 1/64 is stored as it is.
+    /// Planes body: per plane a mode byte (0 stored, 1 zstd), an 8-byte length, the bytes.
+    /// A 64 KiB sample of each plane picks between two zstd parameter sets: entropy-only
+    /// (best on exponent planes: zstd's literal Huffman coder, within ~0.06 bit per symbol of
+    /// their order-0 entropy) and the store's level (best on the long zero runs of XOR
+    /// deltas); a plane whose sample shrinks by less than 1/64 is stored as it is.
     private func encodePlanes(_ grouped: UnsafeRawBufferPointer, planes s: Int) -> [UInt8] {
         let n = grouped.count / s
         var out: [UInt8] = []
         out.reserveCapacity(grouped.count + 9 * s)
         for j in 0..<s {
             let plane = UnsafeRawBufferPointer(rebasing: grouped[(j * n)..<((j + 1) * n)])
-            var encoded: (mode: UInt8, bytes: [UInt8])?
+            var encoded: [UInt8]?
             let probe = min(n, 64 << 10)
             let sample = UnsafeRawBufferPointer(rebasing: plane[0..<probe])
             let e = entropyCompressor.compress(sample).count, m = compressor.compress(sample).count
-            let sampleCounts = RANS.histogram(sample)
-            let table = RANS.tableBytes(symbols: sampleCounts.filter { $0 > 0 }.count)
-            let rans = RANS.estimate(sampleCounts) - table + table * probe / max(n, 1)
-            if probe < 256 || min(e, m, rans) < probe - probe / 64 {
-                let c: [UInt8]
-                let mode: UInt8
-                if rans < min(e, m) {
-                    c = RANS.encode(plane, counts: RANS.histogram(plane)); mode = 2
-                } else {
-                    c = (e <= m ? entropyCompressor : compressor).compress(plane); mode = 1
-                }
-                if c.count < n { encoded = (mode, c) }
+            if probe < 256 || min(e, m) < probe - probe / 64 {
+                let c = (e <= m ? entropyCompressor : compressor).compress(plane)
+                if c.count < n { encoded = c }
             }
             if let encoded {
-                out.append(encoded.mode); appendLE(&out, UInt64(encoded.bytes.count)); out += encoded.bytes
+                out.append(PlaneMode.zstd.rawValue); appendLE(&out, UInt64(encoded.count)); out += encoded
             } else {
-                out.append(0); appendLE(&out, UInt64(n)); out += plane
+                out.append(PlaneMode.stored.rawValue); appendLE(&out, UInt64(n)); out += plane
             }
         }
         return out
@@ -312,21 +303,15 @@ public final class ObjectStore {
                             at += 9
                             guard len >= 0, len <= all.count - at else { throw StoreError.corruptObject("\(id.hex): plane \(j) runs past the body") }
                             switch mode {
-                            case 0:
+                            case PlaneMode.stored.rawValue:
                                 guard len == n else { throw StoreError.corruptObject("\(id.hex): plane \(j) has \(len) bytes, expected \(n)") }
                                 planes.append(UnsafeRawPointer(allBase + at))
-                            case 1:
+                            case PlaneMode.zstd.rawValue:
                                 let dst = UnsafeMutableRawBufferPointer(start: scBase + j * n, count: n)
                                 try decompressor.decompress(UnsafeRawBufferPointer(rebasing: all[at..<(at + len)]), into: dst, what: "\(id.hex) plane \(j)")
                                 planes.append(UnsafeRawPointer(scBase + j * n))
-                            case 2:
-                                let dst = UnsafeMutableRawBufferPointer(start: scBase + j * n, count: n)
-                                guard RANS.decode(UnsafeRawBufferPointer(rebasing: all[at..<(at + len)]), into: dst) else {
-                                    throw StoreError.corruptObject("\(id.hex): plane \(j) is not a valid rANS stream")
-                                }
-                                planes.append(UnsafeRawPointer(scBase + j * n))
                             default:
-                                throw StoreError.corruptObject("\(id.hex): plane \(j) has unknown mode \(mode)")
+                                throw StoreError.corruptObject(PlaneMode.unknown(mode, what: "\(id.hex): plane \(j)"))
                             }
                             at += len
                         }
@@ -349,8 +334,8 @@ public final class ObjectStore {
     }
 
     /// The stored bytes of `id` (header and body) after checking the length and that the
-    /// header is the one parsed. The body checksum is left to fsck (`verifyStored`): every
-    /// read re-hashes the decoded payload against the id, which catches any damage anyway.
+    /// header is the one parsed. Damage inside the body is caught after decoding: every read
+    /// re-hashes the decoded payload against the id (SHA-256).
     func readStored(_ id: ObjectID, _ h: ObjectHeader) throws(StoreError) -> [UInt8] {
         let bytes = try backend.get(id)
         guard bytes.count == h.size + h.bodyLength else {
@@ -360,15 +345,14 @@ public final class ObjectStore {
         return bytes
     }
 
-    /// Checks that the stored file of `id` is intact (header, length, body checksum) without decoding.
+    /// Checks that the stored file of `id` has a valid header and the length it declares,
+    /// without decoding. Damage inside the body is found by decoding and re-hashing (`get`).
     public func verifyStored(_ id: ObjectID) throws(StoreError) -> ObjectHeader {
         let bytes = try backend.get(id)
         let h = try ObjectHeader.parse(Array(bytes.prefix(ObjectHeader.maxSize)), what: id.hex)
         guard bytes.count == h.size + h.bodyLength else {
             throw .corruptObject("\(id.hex): stored \(bytes.count) bytes, header says \(h.size + h.bodyLength)")
         }
-        let sum = bytes.withUnsafeBytes { BodyChecksum.compute(UnsafeRawBufferPointer(rebasing: $0[h.size...])) }
-        guard sum == h.bodyChecksum else { throw .corruptObject("\(id.hex): body does not match its checksum") }
         return h
     }
 
@@ -412,15 +396,13 @@ public final class ObjectStore {
                     let src = UnsafeRawBufferPointer(rebasing: body[at..<(at + len)])
                     let plane = UnsafeMutableRawBufferPointer(rebasing: g[(j * n)..<((j + 1) * n)])
                     switch mode {
-                    case 0:
+                    case PlaneMode.stored.rawValue:
                         guard len == n else { throw .corruptObject("\(what): plane \(j) has \(len) bytes, expected \(n)") }
                         if let d = plane.baseAddress, let sp = src.baseAddress { d.copyMemory(from: sp, byteCount: n) }
-                    case 1:
+                    case PlaneMode.zstd.rawValue:
                         try decompressor.decompress(src, into: plane, what: "\(what) plane \(j)")
-                    case 2:
-                        guard RANS.decode(src, into: plane) else { throw .corruptObject("\(what): plane \(j) is not a valid rANS stream") }
                     default:
-                        throw .corruptObject("\(what): plane \(j) has unknown mode \(mode)")
+                        throw .corruptObject(PlaneMode.unknown(mode, what: "\(what): plane \(j)"))
                     }
                     at += len
                 }

@@ -33,13 +33,19 @@ public final class RefStore: Sendable {
     private var refsDir: String { directory + "/refs" }
     private var logPath: String { directory + "/refs.log" }
 
-    /// Whether `name` may be a ref: 1–100 of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+    /// Whether `name` may be a ref: 1–100 of `A-Z a-z 0-9 . _ -`, starting with a letter or
+    /// digit, and not ending in `.tmp.<digits>` (the temp file `FileBytes.writeAtomically`
+    /// leaves behind when a writer is killed before its rename: never listed as a ref).
     public static func isValidName(_ name: String) -> Bool {
         let u = Array(name.utf8)
         guard !u.isEmpty, u.count <= 100 else { return false }
         func ok(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
         guard ok(u[0]) else { return false }
-        return u.allSatisfy { ok($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        guard u.allSatisfy({ ok($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }) else { return false }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count >= 3, parts[parts.count - 2] == "tmp", let last = parts.last, !last.isEmpty,
+           last.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) { return false }
+        return true
     }
 
     /// The version `name` points at, or nil when the ref does not exist.

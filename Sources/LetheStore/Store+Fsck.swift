@@ -27,9 +27,12 @@ public struct FsckReport: Sendable, Equatable {
 extension Store {
     /// Checks every object and reference.
     ///
-    /// Full mode reads every object, checks its header, length and body checksum (which pins
-    /// damage to the file that holds it), then decodes it and re-hashes the payload against
-    /// the id. `quick` checks headers and references only. Every version that references a
+    /// Full mode reads every object, checks its header and length, then decodes it and
+    /// re-hashes the payload against the id (SHA-256), bases before the deltas on them
+    /// (ascending delta depth): a delta is only decoded once its whole chain checked out, so
+    /// damage is pinned on the file that holds it, and a delta over a damaged base is not
+    /// itself reported corrupt (its versions are reported affected). `quick` checks headers
+    /// and references only. Every version that references a
     /// damaged or missing object (directly, or through a chunk's delta base) is reported, and
     /// every ref pointing at such a version or at a missing one.
     public func fsck(quick: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws(StoreError) -> FsckReport {
@@ -48,8 +51,10 @@ extension Store {
             progress?(n + 1, ids.count)
         }
         if !quick {
-            // Decode and re-hash objects whose own file and whole delta chain are intact.
-            for id in ids where bad[id] == nil {
+            // Decode and re-hash objects whose own file and whole delta chain are intact,
+            // bases first: by the time a delta is reached its chain has been checked.
+            let byDepth = ids.filter { bad[$0] == nil }.sorted { (headers[$0]?.depth ?? 0, $0) < (headers[$1]?.depth ?? 0, $1) }
+            for id in byDepth {
                 if chainProblem(id, headers: headers, present: present, bad: bad) != nil { continue }
                 do { _ = try objects.get(id) } catch { bad[id] = error.description }
             }

@@ -14,18 +14,25 @@ final class CodecTests: XCTestCase {
                 src.withUnsafeBytes { sb in g.withUnsafeMutableBytes { ByteGrouping.group(sb, into: $0, elementSize: s) } }
                 if n > 1 && s == 1 { XCTAssertEqual(g[1], src[1]) }
                 if n > 1 && s == 4 {
-                    // Plane 3 holds the top byte of each element rotated left by one bit (an F32's exponent).
+                    // Plane 3 holds the top byte of each element rotated left by two bits.
                     let v = UInt32(src[4]) | UInt32(src[5]) << 8 | UInt32(src[6]) << 16 | UInt32(src[7]) << 24
-                    XCTAssertEqual(g[3 * n + 1], UInt8(truncatingIfNeeded: (v << 1 | v >> 31) >> 24))
+                    XCTAssertEqual(ByteGrouping.rotation(4), 2)
+                    XCTAssertEqual(g[3 * n + 1], UInt8(truncatingIfNeeded: (v << 2 | v >> 30) >> 24))
                 }
                 g.withUnsafeBytes { gb in back.withUnsafeMutableBytes { ByteGrouping.ungroup(gb, into: $0, elementSize: s) } }
                 XCTAssertEqual(back, src)
             }
         }
-        let one: [UInt8] = [0x00, 0x00, 0x80, 0xBF]  // -1.0f: exponent 127, sign 1
+        let one: [UInt8] = [0x00, 0x00, 0x80, 0xBF]  // -1.0f: exponent 127 = 0b0111_1111, sign 1
         var planes = [UInt8](repeating: 0, count: 4)
         one.withUnsafeBytes { o in planes.withUnsafeMutableBytes { ByteGrouping.group(o, into: $0, elementSize: 4) } }
-        XCTAssertEqual(planes, [0x01, 0x00, 0x00, 0x7F])
+        // Top plane: the exponent's low 7 bits then the top mantissa bit; plane 0 ends with
+        // the sign then the exponent's top bit.
+        XCTAssertEqual(planes, [0b10, 0x00, 0x00, 0b1111_1110])
+        let bf16: [UInt8] = [0x80, 0xBF]  // -1.0 as BF16: 2-byte elements still rotate by one bit
+        var bfPlanes = [UInt8](repeating: 0, count: 2)
+        bf16.withUnsafeBytes { o in bfPlanes.withUnsafeMutableBytes { ByteGrouping.group(o, into: $0, elementSize: 2) } }
+        XCTAssertEqual(bfPlanes, [0x01, 0x7F])
         let a: [UInt8] = Array(0..<13), b: [UInt8] = Array((0..<13).map { UInt8($0 * 3) })
         var x = [UInt8](repeating: 0, count: 13)
         a.withUnsafeBytes { ab in b.withUnsafeBytes { bb in x.withUnsafeMutableBytes { ByteGrouping.xor(ab, bb, into: $0) } } }
@@ -117,15 +124,19 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".hasPrefix("corrupt object: \(r.id.hex)"), "\($0)") }
         XCTAssertNoThrow(try store.get(r.id))
         // Streaming reads hand out blocks, then check the id: a flipped mantissa byte in a stored
-        // plane decodes fine but is caught by the hash; fsck's body checksum pins it on the file.
+        // plane decodes fine but is caught by the hash, in whole reads too.
         var streamed: [UInt8] = []
         try store.read(r.id, kind: .chunk, blockBytes: 1000) { streamed += Array($0) }
         XCTAssertEqual(streamed, try store.get(r.id))
         var bytes = try backend.get(r.id)
-        bytes[ObjectHeader.fixedSize + 9 + 10] ^= 0x01  // plane 0 (stored raw), element 10
+        // Plane 1 (low mantissa bits) is stored raw: its data starts after plane 0.
+        let plane1 = ObjectHeader.fixedSize + 9 + Int(readLE(bytes, ObjectHeader.fixedSize + 1))
+        XCTAssertEqual(bytes[plane1], PlaneMode.stored.rawValue)
+        bytes[plane1 + 9 + 10] ^= 0x01  // element 10
         backend.objects[r.id] = bytes
         XCTAssertThrowsError(try store.read(r.id, kind: .chunk) { _ in }) { XCTAssertTrue("\($0)".contains("content hashes to"), "\($0)") }
-        XCTAssertThrowsError(try store.verifyStored(r.id)) { XCTAssertTrue("\($0)".contains("does not match its checksum"), "\($0)") }
+        XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".contains("content hashes to"), "\($0)") }
+        XCTAssertNoThrow(try store.verifyStored(r.id), "header and length are intact; only decoding finds body damage")
         XCTAssertThrowsError(try store.get(ObjectID.compute(kind: .blob, payload: [1])) ) {
             XCTAssertEqual($0 as? StoreError, .missingObject(ObjectID.compute(kind: .blob, payload: [1]).hex))
         }
@@ -151,50 +162,100 @@ final class CodecTests: XCTestCase {
         let frame = big.withUnsafeBytes { ZstdCompressor(level: 1).compress($0) }
         XCTAssertLessThan(frame.count, 1 << 16)
         let h = ObjectHeader(kind: .blob, codec: .zstd, elementSize: 1, depth: 0, payloadLength: 4096,
-                             bodyLength: frame.count, bodyChecksum: BodyChecksum.compute(frame), base: nil)
+                             bodyLength: frame.count, base: nil)
         bytes = h.serialized() + frame
         backend.objects[r.id] = bytes
         XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".contains("declares 67108864 bytes, expected 4096"), "\($0)") }
     }
-}
 
-final class RANSTests: XCTestCase {
-    func testRoundTripsSkewedUniformAndDegenerateDistributions() {
-        var rng = SeededGenerator(seed: 8)
-        let makers: [(Int) -> UInt8] = [
-            { _ in UInt8(truncatingIfNeeded: rng.next()) },                        // uniform
-            { _ in UInt8(120 + min(10, Int(rng.next() % 1000).trailingZeroBitCount)) },  // geometric, exponent-like
-            { _ in 7 },                                                              // one symbol
-            { i in i % 1000 == 0 ? 255 : 0 },                                        // rare symbol
-        ]
-        for (k, make) in makers.enumerated() {
-            for n in [1, 3, 4, 5, 1000, 70_001] {
-                let src = (0..<n).map { make($0) }
-                let enc = src.withUnsafeBytes { RANS.encode($0, counts: RANS.histogram($0)) }
-                var dst = [UInt8](repeating: 0, count: n)
-                let ok = enc.withUnsafeBytes { e in dst.withUnsafeMutableBytes { RANS.decode(e, into: $0) } }
-                XCTAssertTrue(ok, "distribution \(k), n \(n)")
-                XCTAssertEqual(dst, src, "distribution \(k), n \(n)")
-                if k == 1 && n == 70_001 {
-                    // Within 1% of the empirical entropy (plus the table).
-                    let counts = src.withUnsafeBytes { RANS.histogram($0) }
-                    let h = counts.filter { $0 > 0 }.reduce(0.0) { $0 - Double($1) / Double(n) * log2(Double($1) / Double(n)) }
-                    XCTAssertLessThan(Double(enc.count - RANS.tableBytes(symbols: counts.filter { $0 > 0 }.count)), h * Double(n) / 8 * 1.01)
+    /// Float weights with special values spliced in: the exponent planes compress, so the
+    /// zstd plane modes (entropy-only and level) are exercised, plain and as XOR deltas.
+    func testZstdPlanesRoundTripSpecialValuesForEveryFloatDType() throws {
+        var rng = SeededGenerator(seed: 11)
+        for dtype in [DType.f16, .bf16, .f32, .f64] {
+            for count in [1000, 5000, 70_000] {
+                let weights = normalFloatBytes(count, std: 0.02, seed: UInt64(count))
+                var payload = [UInt8](repeating: 0, count: count * dtype.byteSize)
+                weights.withUnsafeBytes { w in
+                    let f = w.bindMemory(to: Float.self)
+                    payload.withUnsafeMutableBytes { out in
+                        for i in 0..<count {
+                            switch dtype {
+                            case .f16: out.storeBytes(of: Float16(f[i]).bitPattern, toByteOffset: 2 * i, as: UInt16.self)
+                            case .bf16: out.storeBytes(of: UInt16(truncatingIfNeeded: f[i].bitPattern >> 16), toByteOffset: 2 * i, as: UInt16.self)
+                            case .f64: out.storeBytes(of: Double(f[i]).bitPattern, toByteOffset: 8 * i, as: UInt64.self)
+                            default: out.storeBytes(of: f[i].bitPattern, toByteOffset: 4 * i, as: UInt32.self)
+                            }
+                        }
+                    }
                 }
+                let specials = specialTensorBytes(dtype, count: count, rng: &rng)
+                for k in 0..<min(count, 10) {
+                    let at = (k * 7919) % count * dtype.byteSize
+                    payload.replaceSubrange(at..<(at + dtype.byteSize), with: specials[at..<(at + dtype.byteSize)])
+                }
+                var updated = payload
+                for i in stride(from: 0, to: updated.count, by: 16 * dtype.byteSize) { updated[i] ^= 0x5A }
+                let backend = MemoryBackend()
+                let store = ObjectStore(backend: backend)
+                store.selection = .only(.grouped)
+                let base = try store.put(kind: .chunk, payload: payload, elementSize: dtype.byteSize)
+                XCTAssertEqual(base.codec, .grouped, "\(dtype) × \(count)")
+                XCTAssertEqual(try store.get(base.id, kind: .chunk), payload, "\(dtype) × \(count)")
+                var streamed: [UInt8] = []
+                try store.read(base.id, kind: .chunk, blockBytes: 4096) { streamed += Array($0) }
+                XCTAssertEqual(streamed, payload)
+                XCTAssertTrue(try planeModes(backend, base.id).contains(PlaneMode.zstd.rawValue), "\(dtype) × \(count): exponent plane compressed")
+                store.selection = .only(.deltaGrouped)
+                let delta = try store.put(kind: .chunk, payload: updated, elementSize: dtype.byteSize) {
+                    DeltaBase(id: base.id, payload: payload, depth: 0)
+                }
+                XCTAssertEqual(delta.codec, .deltaGrouped)
+                XCTAssertEqual(try planeModes(backend, delta.id), [UInt8](repeating: PlaneMode.zstd.rawValue, count: dtype.byteSize))
+                XCTAssertEqual(try store.get(delta.id, kind: .chunk), updated, "\(dtype) × \(count) delta")
             }
         }
     }
 
-    func testMalformedStreamsAreRejected() {
-        let src = (0..<5000).map { UInt8($0 % 7) }
-        let enc = src.withUnsafeBytes { RANS.encode($0, counts: RANS.histogram($0)) }
-        var dst = [UInt8](repeating: 0, count: src.count)
-        for cut in [0, 10, RANS.tableBytes(symbols: 7), enc.count - 1] {
-            XCTAssertFalse(Array(enc.prefix(cut)).withUnsafeBytes { e in dst.withUnsafeMutableBytes { RANS.decode(e, into: $0) } }, "cut \(cut)")
+    /// The mode byte of every plane of a grouped object.
+    private func planeModes(_ backend: MemoryBackend, _ id: ObjectID) throws -> [UInt8] {
+        let bytes = try backend.get(id)
+        let h = try ObjectHeader.parse(Array(bytes.prefix(ObjectHeader.maxSize)), what: id.hex)
+        guard h.codec == .grouped || h.codec == .deltaGrouped else { XCTFail("\(h.codec) has no planes"); return [] }
+        var modes: [UInt8] = [], at = h.size
+        for _ in 0..<h.elementSize {
+            modes.append(bytes[at])
+            at += 9 + Int(readLE(bytes, at + 1))
         }
-        var badTable = enc; badTable[3] &+= 1  // first frequency
-        XCTAssertFalse(badTable.withUnsafeBytes { e in dst.withUnsafeMutableBytes { RANS.decode(e, into: $0) } })
-        var longer = [UInt8](repeating: 0, count: src.count + 10)
-        XCTAssertFalse(enc.withUnsafeBytes { e in longer.withUnsafeMutableBytes { RANS.decode(e, into: $0) } })
+        XCTAssertEqual(at, bytes.count)
+        return modes
+    }
+
+    /// Objects of the removed format 1 (rANS planes, body checksum) and rANS plane modes are
+    /// refused with a message that says so, never misread.
+    func testFormatOneAndRANSPlanesAreRefused() throws {
+        let backend = MemoryBackend()
+        let store = ObjectStore(backend: backend)
+        store.selection = .only(.grouped)
+        let r = try store.put(kind: .chunk, payload: normalFloatBytes(5000, seed: 4), elementSize: 4)
+        let good = try backend.get(r.id)
+        XCTAssertEqual(good[8], ObjectHeader.format)
+        var old = good
+        old[8] = 1
+        backend.objects[r.id] = old
+        XCTAssertThrowsError(try store.get(r.id)) {
+            XCTAssertEqual("\($0)", "corrupt object: \(r.id.hex): \(ObjectHeader.format1Refused)")
+        }
+        XCTAssertThrowsError(try store.header(r.id)) { XCTAssertTrue("\($0)".contains("format 1"), "\($0)") }
+        backend.objects[r.id] = good
+        let modes = try planeModes(backend, r.id)
+        let zstdPlane = try XCTUnwrap(modes.firstIndex(of: PlaneMode.zstd.rawValue))
+        var at = ObjectHeader.fixedSize
+        for _ in 0..<zstdPlane { at += 9 + Int(readLE(good, at + 1)) }
+        var rans = good
+        rans[at] = 2
+        backend.objects[r.id] = rans
+        XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".contains("removed rANS plane coder"), "\($0)") }
+        XCTAssertThrowsError(try store.read(r.id, kind: .chunk) { _ in }) { XCTAssertTrue("\($0)".contains("removed rANS plane coder"), "\($0)") }
     }
 }

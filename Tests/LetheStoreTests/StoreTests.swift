@@ -263,4 +263,19 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try s.tensors(of: v0.version), [t0], "reachable as a parent")
         XCTAssertTrue(try s.fsck().isClean)
     }
+
+    /// A writer killed between writing a ref's temp file and renaming it leaves
+    /// `refs/<name>.tmp.<pid>`: that file is not a ref (not listed, not a valid name).
+    func testLeftoverRefTempFileIsNotListed() throws {
+        let s = try makeStore()
+        let r = try s.writeVersion(parent: nil, changed: [NamedTensor(name: "b", dtype: .f32, shape: [4], data: normalFloatBytes(4, seed: 1))],
+                                   metadata: meta("v0"), ref: ("r1", "test"))
+        try Data((r.version.hex + "\n").utf8).write(to: URL(fileURLWithPath: s.directory + "/refs/r2.tmp.31818"))
+        XCTAssertEqual(try s.refs.list().map(\.name), ["r1"])
+        XCTAssertFalse(RefStore.isValidName("r2.tmp.31818"))
+        XCTAssertTrue(RefStore.isValidName("r2.tmp"))
+        XCTAssertTrue(RefStore.isValidName("v1.2.3"))
+        XCTAssertTrue(RefStore.isValidName("x.tmp.1a"))
+        XCTAssertTrue(try s.fsck().isClean)
+    }
 }

@@ -44,7 +44,7 @@ def sha256(path):
 
 def xor_plane_entropy_bytes(a_path, b_path):
     """Order-0 entropy (bytes) of the byte planes of XOR(a, b) over the F32 tensors, each word
-    rotated left by one bit as the store's grouping does: what any per-plane entropy coder of
+    rotated left by two bits as the store's grouping does: what any per-plane entropy coder of
     the XOR delta needs at least. None when numpy is missing."""
     try:
         import numpy as np
@@ -63,7 +63,7 @@ def xor_plane_entropy_bytes(a_path, b_path):
     bits = 0.0
     for k in a:
         x = a[k] ^ b[k]
-        x = (x << np.uint32(1)) | (x >> np.uint32(31))
+        x = (x << np.uint32(2)) | (x >> np.uint32(30))
         for j in range(4):
             p = np.bincount(((x >> np.uint32(8 * j)) & np.uint32(0xFF)).astype(np.int64), minlength=256) / len(x)
             p = p[p > 0]
