@@ -9,7 +9,7 @@ struct LetheCommand: CommandGroup {
         abstract: "A model-artifact store with a versioned unlearning history.",
         subcommands: [VersionCommand.self, InitCommand.self, ImportCommand.self, ExportCommand.self, LogCommand.self,
                       ShowCommand.self, DiffCommand.self, RefCommand.self, FsckCommand.self, GcCommand.self,
-                      TrainCommand.self, UnlearnCommand.self,
+                      TrainCommand.self, UnlearnCommand.self, DatasetCommand.self,
                       CheckpointCommand.self, ProofCommand.self, VerifyCommand.self, QueryCommand.self],
         globalOptions: [
             .flag("json", help: "Print machine-readable JSON on standard output."),

@@ -28,6 +28,25 @@ final class UnlearnCLITests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(forget["before"] as? Double), 0.9)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out))
 
+        // Sample ids listed by `lethe dataset` are accepted by --samples.
+        let info = try runLethe(["dataset", "--data", "digits", "--json"])
+        XCTAssertEqual(info.status, 0, info.err)
+        XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(info.out)), against: "dataset.schema.json"), [])
+        let listed = try runLethe(["dataset", "--data", "digits", "--ids", "--sample", "40", "--seed", "3"])
+        XCTAssertEqual(listed.out.split(separator: "\n").count, 40)
+        let idFile = dir.appendingPathComponent("forget.txt").path
+        try listed.out.write(toFile: idFile, atomically: true, encoding: .utf8)
+        let bySamples = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", idFile, "--max-epochs", "30",
+                                      "-o", dir.appendingPathComponent("m3.safetensors").path, "--json"])
+        if bySamples.status == 0 {
+            XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(bySamples.out)), against: "unlearn.schema.json"), [])
+            XCTAssertTrue(bySamples.out.contains("\"samples\": 40"), bySamples.out)
+        } else {
+            // A run that cannot meet the stopping rule is refused with one line, never written.
+            XCTAssertEqual(bySamples.status, 1)
+            XCTAssertTrue(bySamples.err.hasPrefix("Error: PGU did not commit: "), bySamples.err)
+        }
+
         // Usage errors exit 64, failures exit 1; nothing is written.
         let both = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--samples", "x", "-o", out + "x"])
         XCTAssertEqual(both.status, 64)
