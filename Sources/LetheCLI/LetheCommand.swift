@@ -7,8 +7,9 @@ struct LetheCommand: CommandGroup {
     static let configuration = CommandConfiguration(
         commandName: "lethe",
         abstract: "A model-artifact store with a versioned unlearning history.",
-        subcommands: [VersionCommand.self, TrainCommand.self,
-                      CheckpointCommand.self, ProofCommand.self, VerifyCommand.self, QueryCommand.self],
+        subcommands: [VersionCommand.self, InitCommand.self, ImportCommand.self, ExportCommand.self, LogCommand.self,
+                      ShowCommand.self, DiffCommand.self, RefCommand.self, FsckCommand.self, GcCommand.self,
+                      TrainCommand.self, CheckpointCommand.self, ProofCommand.self, VerifyCommand.self, QueryCommand.self],
         globalOptions: [
             .flag("json", help: "Print machine-readable JSON on standard output."),
             .option("store", value: "dir", help: "Use the store at this directory instead of searching upward for .lethe."),

@@ -174,7 +174,7 @@ public enum Safetensors {
     }
 
     /// JSON string literal as serde_json writes it.
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -1,6 +1,9 @@
 // lethe-bench: side-by-side benchmarks; results go to BENCHMARKS.md.
 // Usage: lethe-bench matmul [--threads N] [--sizes 256,512,1024,2048]
 //        lethe-bench train [--threads N] [--batch-size 128] [--archs cnn,mlp] [--rounds 3]
+//        lethe-bench store-gen --out FILE [--bytes N] [--seed S]      (synthetic normal float32 safetensors)
+//        lethe-bench store-codecs --file FILE [--limit BYTES]         (stored size per codec choice)
+// The store's import/export comparison with zstd runs from tools/bench/store.py.
 import CBLAS
 import Foundation
 import LetheTensor
@@ -67,7 +70,20 @@ case "matmul":
 case "train": trainBench(threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, archs: value("--archs").map { $0.split(separator: ",").map(String.init) } ?? ["cnn", "mlp"], rounds: value("--rounds").flatMap(Int.init) ?? 3)
 case "ledger":
     try ledgerBench(requests: value("--requests").flatMap(Int.init) ?? 100_000, batch: value("--batch").flatMap(Int.init) ?? 1000)
+case "store-gen", "store-codecs":
+    do {
+        if which == "store-gen" {
+            try storeGenerate(out: value("--out") ?? "normal.safetensors", bytes: value("--bytes").flatMap(Int.init) ?? (1 << 30),
+                              seed: value("--seed").flatMap(UInt64.init) ?? 7)
+        } else {
+            try storeCodecs(file: value("--file") ?? "", limit: value("--limit").flatMap(Int.init) ?? (256 << 20),
+                            level: value("--level").flatMap(Int32.init) ?? 3)
+        }
+    } catch {
+        FileHandle.standardError.write("lethe-bench \(which): \(error)\n".data(using: .utf8) ?? Data())
+        exit(1)
+    }
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train, ledger\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train, ledger, store-gen, store-codecs\n".data(using: .utf8) ?? Data())
     exit(64)
 }
