@@ -1,0 +1,220 @@
+import Foundation
+import LetheCrypto
+import LetheLedger
+import LetheNN
+import LetheStore
+import LetheTensor
+import LetheUnlearning
+
+/// Everything a PGU run on a stored version needs, reproducible from what the ledger records:
+/// the parent version, the forget samples in order, the hyperparameters, the held-out split
+/// seed and the thread count.
+public struct UnlearningRecipe: Sendable, Equatable, Codable {
+    /// Every PGU hyperparameter (mode, γ choice, epochs, learning rates, seed, tolerance...).
+    public var configuration: PGUConfiguration
+    /// Seed of the stratified split of the test set into validation (held-out) and test halves.
+    public var splitSeed: UInt64
+    /// Fraction of every test class that goes to the validation half.
+    public var splitFraction: Double
+    /// OpenBLAS and worker threads (results are bit-identical for the same count).
+    public var threads: Int
+
+    /// A recipe.
+    public init(configuration: PGUConfiguration, splitSeed: UInt64 = 0, splitFraction: Double = 0.5, threads: Int = 1) {
+        self.configuration = configuration; self.splitSeed = splitSeed; self.splitFraction = splitFraction; self.threads = threads
+    }
+
+    /// The ledger's `hyperparameters` JSON (sorted keys, so equal recipes give equal text).
+    public func hyperparametersJSON() -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return (try? String(decoding: e.encode(self), as: UTF8.self)) ?? "{}"
+    }
+
+    /// The ledger's `seeds` JSON.
+    public var seedsJSON: String { "{\"held_out_split\":\(splitSeed),\"pgu\":\(configuration.seed)}" }
+
+    /// Decodes a recipe recorded by `hyperparametersJSON()`.
+    public static func decode(_ text: String) throws(EngineError) -> UnlearningRecipe {
+        do { return try JSONDecoder().decode(UnlearningRecipe.self, from: Data(text.utf8)) } catch {
+            throw .invalid("recorded hyperparameters are not an engine recipe: \(error)")
+        }
+    }
+}
+
+/// The outcome of running a recipe on a version, before anything is committed.
+struct Computation {
+    var result: PGUResult
+    /// The whole state_dict after the run (equal to the parent's when the run failed).
+    var stateDict: [NamedTensor]
+    /// The tensors that changed.
+    var changed: [NamedTensor]
+    /// The retained bases, ready to store.
+    var bases: [BasisInput]
+    var metrics: [MetricValue]
+    var timings: [PhaseTiming]
+    /// Max ρ over layers.
+    var maxRho: Double { result.maxRho }
+    var applied: Bool { result.status == .applied && result.maxRho <= tolerance }
+    var tolerance: Double
+}
+
+/// A dataset loaded once per command, with its digest.
+public struct LoadedData {
+    /// Where it came from (`digits`, `fashion-mnist`, a path).
+    public let source: String
+    /// Train and test splits.
+    public let splits: DatasetSplits
+    /// Digest of the training split (what versions record).
+    public let digest: String
+
+    /// Loads `source` with `DatasetLoader`.
+    public static func load(_ source: String) throws(EngineError) -> LoadedData {
+        let splits = try lift { try DatasetLoader.load(source) }
+        return LoadedData(source: source, splits: splits, digest: splits.train.digest.hex)
+    }
+
+    /// The ledger's dataset row.
+    var record: DatasetRecord {
+        DatasetRecord(digest: digest, name: splits.train.name, sampleCount: splits.train.count, source: source)
+    }
+}
+
+extension Repository {
+    /// Sets the OpenBLAS and worker thread counts.
+    static func setThreads(_ n: Int) {
+        BLASThreads.set(n)
+        Parallel.set(n)
+    }
+
+    /// Builds the model of a stored version (its spec, the dataset's input shape and classes) and loads its weights.
+    func loadModel(_ id: ObjectID, data: LoadedData) throws(EngineError) -> Model {
+        guard let specBytes = try lift({ try store.spec(of: id) }) else {
+            throw .invalid("version \(id.short) has no model spec; import it with --spec or train it with 'lethe train --ref'")
+        }
+        let spec = try lift { try ModelSpec.decode(json: specBytes) }
+        let model = try lift { try Model(spec: spec, inputShape: data.splits.train.sampleShape, classes: data.splits.train.classCount) }
+        try lift { try model.load(stateDict: try store.tensors(of: id)) }
+        return model
+    }
+
+    /// Checks that `data` is the dataset version `id` was trained on.
+    func checkDataset(_ id: ObjectID, _ data: LoadedData) throws(EngineError) {
+        let recorded = try lift { try store.version(id).metadata.datasetDigest }
+        guard let recorded else {
+            throw .invalid("version \(id.short) records no dataset digest; train it with 'lethe train --ref' or import it with --dataset-digest")
+        }
+        guard recorded == data.digest else {
+            throw .invalid("dataset \(data.source) has digest \(data.digest.prefix(16))…, but version \(id.short) was trained on \(recorded.prefix(16))…")
+        }
+    }
+
+    /// The cached bases of a version as the PGU engine wants them; a clear error when any projectable layer lacks one.
+    func cachedBases(_ id: ObjectID, model: Model) throws(EngineError) -> [String: LayerBasis] {
+        let stored = try lift { try store.bases(of: id) }
+        var out: [String: LayerBasis] = [:]
+        for b in stored {
+            guard b.u.shape.count == 2, b.u.shape[0] == b.d, b.u.shape[1] == b.sigma.count else {
+                throw .invalid("stored basis of layer \(b.layer) in version \(id.short) has U of shape \(b.u.shape) for d = \(b.d) and \(b.sigma.count) singular values")
+            }
+            out[b.layer] = LayerBasis(layer: b.layer, dimension: b.d, u: b.u, sigma: b.sigma, rowCount: 0)
+        }
+        let missing = model.unlearningLayers.map(\.name).filter { out[$0] == nil }
+        guard missing.isEmpty else {
+            throw .invalid("version \(id.short) has no cached bases for \(missing.joined(separator: ", ")); run 'lethe bases --ref REF --data DATASET' first")
+        }
+        return out
+    }
+
+    /// Runs `recipe` on version `parent` forgetting `positions` (indices into the training split, in order).
+    /// The model is left holding the result.
+    func compute(parent: ObjectID, data: LoadedData, positions: [Int], recipe: UnlearningRecipe,
+                 progress: ((String) -> Void)?) throws(EngineError) -> Computation {
+        Repository.setThreads(recipe.threads)
+        var clock = Date()
+        func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
+        let model = try loadModel(parent, data: data)
+        let bases = try cachedBases(parent, model: model)
+        let load = lap()
+        let train = data.splits.train
+        let (val, test) = data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
+        let forget = train.subset(positions, name: "forget")
+        let forgetSet = Set(positions)
+        var rng = SeededGenerator(seed: recipe.splitSeed ^ 0x5EED)
+        let retainPositions = rng.permutation(train.count).filter { !forgetSet.contains($0) }.prefix(2000).sorted()
+        let retain = train.subset(Array(retainPositions), name: "retain")
+        let before = try Probe.measure(model, forget: forget, retain: retain, val: val, test: test)
+        let measureBefore = lap()
+        progress?(String(format: "before: forget %.2f%%, val %.2f%%, test %.2f%%", 100 * before.forget, 100 * before.val, 100 * before.test))
+
+        let engine = PGUEngine(model: model, configuration: recipe.configuration)
+        engine.progress = progress
+        let result = try lift { try engine.run(bases: bases, forget: LabeledSet(forget), heldOut: LabeledSet(val)) }
+        let run = lap()
+        let after = try Probe.measure(model, forget: forget, retain: retain, val: val, test: test)
+        let measureAfter = lap()
+        let state = model.stateDict()
+        let changed = state.filter { result.updatedWeights[$0.name] != nil }
+        let basisInputs = result.retainedBases.map { b in
+            BasisInput(layer: b.layer, u: b.u, sigma: b.sigma, d: b.dimension, k: result.layers.first { $0.layer == b.layer }?.k)
+        }
+        var timings = [PhaseTiming(phase: "load", seconds: load), PhaseTiming(phase: "metrics_before", seconds: measureBefore)]
+        for key in ["forget_gram", "downdate", "search", "verify"] {
+            if let s = result.timings[key] { timings.append(PhaseTiming(phase: key, seconds: s)) }
+        }
+        timings.append(PhaseTiming(phase: "pgu_total", seconds: run))
+        timings.append(PhaseTiming(phase: "metrics_after", seconds: measureAfter))
+        var metrics = Probe.metricValues(before: before, after: after, classes: train.classCount)
+        metrics.append(MetricValue(name: "pgu_forget_accuracy_subsample", before: result.forgetAccuracyBefore, after: result.forgetAccuracyAfter))
+        metrics.append(MetricValue(name: "pgu_held_out_accuracy_subsample", before: result.heldOutAccuracyBefore, after: result.heldOutAccuracyAfter))
+        return Computation(result: result, stateDict: state, changed: changed, bases: basisInputs, metrics: metrics,
+                           timings: timings, tolerance: recipe.configuration.tolerance)
+    }
+}
+
+/// Accuracy and membership-inference measurements of a model on the sets of a request.
+struct Probe {
+    var forget: Double, retain: Double, val: Double, test: Double
+    /// Entropy attack: fraction of D_f predicted members, nil when the attack found no signal.
+    var entropyMIA: Double?
+    /// Loss attack: ROC AUC of −loss separating D_f (positives) from the test half (negatives).
+    var lossAUC: Double
+    /// Prediction entropies of D_f.
+    var forgetEntropies: [Double]
+
+    static func measure(_ model: Model, forget: Dataset, retain: Dataset, val: Dataset, test: Dataset) throws(EngineError) -> Probe {
+        let f = try lift { try Training.evaluate(model, on: forget) }
+        let r = try lift { try Training.evaluate(model, on: retain) }
+        let v = try lift { try Training.evaluate(model, on: val) }
+        let t = try lift { try Training.evaluate(model, on: test) }
+        let fe = UnlearningMetrics.entropies(f.probabilities)
+        let mia = MembershipInference.entropyAttack(retainEntropies: UnlearningMetrics.entropies(r.probabilities),
+                                                    testEntropies: UnlearningMetrics.entropies(t.probabilities), forgetEntropies: fe)
+        let auc = UnlearningMetrics.rocAUC(positive: f.perSampleLoss.map { -Double($0) }, negative: t.perSampleLoss.map { -Double($0) })
+        return Probe(forget: f.accuracy, retain: r.accuracy, val: v.accuracy, test: t.accuracy, entropyMIA: mia.value,
+                     lossAUC: auc, forgetEntropies: fe)
+    }
+
+    /// Bins of the D_f entropy histogram recorded per request (over [0, ln classes]).
+    static let histogramBins = 20
+
+    static func metricValues(before: Probe, after: Probe, classes: Int) -> [MetricValue] {
+        var m = [
+            MetricValue(name: "forget_accuracy", before: before.forget, after: after.forget),
+            MetricValue(name: "retain_accuracy", before: before.retain, after: after.retain),
+            MetricValue(name: "val_accuracy", before: before.val, after: after.val),
+            MetricValue(name: "test_accuracy", before: before.test, after: after.test),
+            MetricValue(name: "mia_entropy", before: before.entropyMIA, after: after.entropyMIA),
+            MetricValue(name: "mia_entropy_no_signal", before: before.entropyMIA == nil ? 1 : 0, after: after.entropyMIA == nil ? 1 : 0),
+            MetricValue(name: "mia_loss_auc", before: before.lossAUC, after: after.lossAUC),
+        ]
+        let high = log(Double(max(classes, 2)))
+        let b = Histogram.counts(before.forgetEntropies, low: 0, high: high, bins: histogramBins)
+        let a = Histogram.counts(after.forgetEntropies, low: 0, high: high, bins: histogramBins)
+        m.append(MetricValue(name: "forget_entropy_hist_high", before: high, after: high))
+        for i in 0..<histogramBins {
+            m.append(MetricValue(name: String(format: "forget_entropy_hist_%02d", i), before: Double(b[i]), after: Double(a[i])))
+        }
+        return m
+    }
+}
