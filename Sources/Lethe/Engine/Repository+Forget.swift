@@ -114,9 +114,14 @@ extension Repository {
         guard recipe.threads > 0 else { throw .invalid("thread count must be positive") }
         let parent = try head(options.ref)
         try checkDataset(parent, data)
-        let positions = try positions(options.selection, in: data.splits.train)
-        let samples = forgottenSamples(positions, data: data)
+        var positions = try positions(options.selection, in: data.splits.train)
         let done = try lift { try ledger.forgottenSampleIDs(inHistoryOf: parent.hex, dataset: data.digest) }
+        if case .wholeClass = options.selection {
+            // The class's samples already forgotten stay forgotten; the request covers the rest.
+            let rest = positions.filter { !done.contains(String(data.splits.train.ids[$0])) }
+            if !rest.isEmpty { positions = rest }
+        }
+        let samples = forgottenSamples(positions, data: data)
         let again = samples.map(\.sampleID).filter { done.contains($0) }
         var report = ForgetReport(status: .alreadyForgotten, requestID: nil, ref: options.ref, versionBefore: parent.hex, versionAfter: nil,
                                   sampleCount: samples.count, merkleRoot: nil, gamma: nil, threads: recipe.threads, layers: [],

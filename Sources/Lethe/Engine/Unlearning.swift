@@ -68,10 +68,15 @@ public struct LoadedData {
     /// Digest of the training split (what versions record).
     public let digest: String
 
+    /// Already loaded splits from `source`.
+    public init(source: String, splits: DatasetSplits) {
+        self.source = source; self.splits = splits; digest = splits.train.digest.hex
+    }
+
     /// Loads `source` with `DatasetLoader`.
     public static func load(_ source: String) throws(EngineError) -> LoadedData {
         let splits = try lift { try DatasetLoader.load(source) }
-        return LoadedData(source: source, splits: splits, digest: splits.train.digest.hex)
+        return LoadedData(source: source, splits: splits)
     }
 
     /// The ledger's dataset row.
