@@ -41,7 +41,8 @@ extension Repository {
         for m in o?.metrics ?? [] {
             if m.name == "forget_entropy_hist_high" { high = m.before ?? 0; continue }
             if m.name.hasPrefix("forget_entropy_hist_") { hb.append(Int(m.before ?? 0)); ha.append(Int(m.after ?? 0)); continue }
-            metrics.append(MetricRow(name: m.name, before: m.before, after: m.after))
+            metrics.append(MetricRow(name: m.name, before: m.before.flatMap { $0.isFinite ? $0 : nil },
+                                      after: m.after.flatMap { $0.isFinite ? $0 : nil }))
         }
         let order = ["forget_accuracy", "retain_accuracy", "val_accuracy", "test_accuracy", "mia_entropy", "mia_entropy_no_signal", "mia_loss_auc"]
         metrics.sort { (order.firstIndex(of: $0.name) ?? 99, $0.name) < (order.firstIndex(of: $1.name) ?? 99, $1.name) }
@@ -52,7 +53,8 @@ extension Repository {
         }
         // The request's latest entry (its outcome, else its receipt), proven against the latest checkpoint.
         var proof: InclusionProofRecord?
-        if let p = try lift({ try ledger.inclusionProofs(request: id) }).last {
+        // A log that no longer verifies has no valid proof: the request is reported without one.
+        if let p = (try? ledger.inclusionProofs(request: id))?.last {
             let matchesCheckpoint = p.checkpoint.map { $0.root == p.root && $0.isValid(under: ledger.publicKey) } ?? false
             proof = InclusionProofRecord(leafIndex: p.leafIndex, treeSize: p.treeSize, leafHash: p.leafHash.hex, path: p.path.map(\.hex),
                                          rootHash: p.root.hex, verified: p.verify() && matchesCheckpoint)

@@ -1,0 +1,209 @@
+import CSQLite
+import Foundation
+import XCTest
+import LetheCrypto
+import LetheNN
+
+/// A fresh directory with a store made by `lethe init`, driven through the built binary.
+final class EngineStore {
+    let root: URL
+    var storeDir: URL { root.appendingPathComponent(".lethe") }
+    var dbPath: String { storeDir.appendingPathComponent("ledger.sqlite").path }
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-engine-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        try runLethe(["--store", root.path] + args, cwd: root)
+    }
+
+    /// Runs and fails the test (with stderr) unless the exit status is `status`.
+    @discardableResult
+    func expect(_ status: Int32, _ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> (out: String, err: String) {
+        let r = try run(args)
+        XCTAssertEqual(r.status, status, "lethe \(args.joined(separator: " ")): \(r.err)", file: file, line: line)
+        return (r.out, r.err)
+    }
+
+    /// Writes sample ids to a file in the store's directory.
+    func idFile(_ name: String, _ ids: [Int]) throws -> String {
+        let url = root.appendingPathComponent(name)
+        try (ids.map(String.init).joined(separator: "\n") + "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func sql(_ statement: String) {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(dbPath, &db, SQLITE_OPEN_READWRITE, nil) == SQLITE_OK else { return }
+        sqlite3_exec(db, statement, nil, nil, nil)
+        sqlite3_close(db)
+    }
+
+    /// SHA-256 over every file of `.lethe` (paths and contents), to prove a command changed nothing.
+    func stateHash() throws -> String {
+        let h = SHA256()
+        let fm = FileManager.default
+        let files = (fm.enumerator(atPath: storeDir.path)?.allObjects as? [String] ?? []).sorted()
+        for f in files {
+            let p = storeDir.appendingPathComponent(f).path
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue else { continue }
+            if f.hasSuffix("-shm") { continue }   // SQLite's shared-memory index, rebuilt by every reader
+            h.update(Array(f.utf8))
+            if let d = fm.contents(atPath: p) { h.update([UInt8](d)) }
+        }
+        return h.finalize().hex
+    }
+}
+
+/// The done-when story of issue 6 on digits, through the CLI: init, train, bases, three forget
+/// requests, a refused rollback, a --reapply rollback, replay (both modes, bit-identical), audit
+/// (JSON and HTML), verify, then one edited ledger row that verify names.
+final class EngineStoryTests: XCTestCase {
+    let validator = LedgerSchemaValidator(directory: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schema"))
+
+    func json(_ text: String, schema: String, file: StaticString = #filePath, line: UInt = #line) throws -> JSONDoc {
+        let doc = try XCTUnwrap(JSONDoc.parse(text), "not JSON: \(text)", file: file, line: line)
+        XCTAssertEqual(try validator.validate(doc, against: schema), [], file: file, line: line)
+        return doc
+    }
+
+    func str(_ d: JSONDoc?) -> String? { if case .string(let s)? = d { return s }; return nil }
+    func num(_ d: JSONDoc?) -> Double? {
+        switch d { case .integer(let i)?: return Double(i); case .number(let x)?: return x; default: return nil }
+    }
+    func arr(_ d: JSONDoc?) -> [JSONDoc] { if case .array(let a)? = d { return a }; return [] }
+    func bool(_ d: JSONDoc?) -> Bool? { if case .bool(let b)? = d { return b }; return nil }
+
+    /// Training-set ids of digits (the 80 % stratified split).
+    static let digits = try? DatasetLoader.load("digits").train
+    static let trainIDs: [Int] = digits?.ids ?? []
+    /// Training ids outside class 3 (which R2 forgets whole).
+    static let notThree: [Int] = digits.map { d in d.ids.indices.filter { d.labels[$0] != 3 }.map { d.ids[$0] } } ?? []
+
+    /// Options that keep a PGU run on digits to about a second in a debug build.
+    static let fast = ["--gamma-trials", "3", "--collapse-margin", "0.03"]
+
+    static func prepare(_ s: EngineStore) throws -> (trained: String, bases: String) {
+        try s.expect(0, ["init", "--origin", "lethe.test/engine"])
+        let t = try s.expect(0, ["train", "--arch", "mlp", "--data", "digits", "--epochs", "8", "--batch-size", "32", "--seed", "1",
+                                 "--ref", "prod", "--json"])
+        let b = try s.expect(0, ["bases", "--ref", "prod", "--data", "digits", "--json"])
+        let trained = (JSONDoc.parse(t.out)?["version"]).flatMap { if case .string(let v) = $0 { return v } else { return nil } } ?? ""
+        let bases = (JSONDoc.parse(b.out)?["version"]).flatMap { if case .string(let v) = $0 { return v } else { return nil } } ?? ""
+        return (trained, bases)
+    }
+
+    func testDoneWhenStoryOnDigits() throws {
+        let s = try EngineStore()
+        let ids = Self.trainIDs
+        XCTAssertEqual(ids.count, 1438)
+        // init (JSON), train --ref, bases.
+        let initJSON = try json(try s.expect(0, ["init", "--origin", "lethe.test/engine", "--json"]).out, schema: "init.schema.json")
+        XCTAssertEqual(str(initJSON["origin"]), "lethe.test/engine")
+        let train = try JSONDoc.parse(try s.expect(0, ["train", "--arch", "mlp", "--data", "digits", "--epochs", "8", "--batch-size", "32",
+                                                       "--seed", "1", "--ref", "prod", "--json"]).out)
+        XCTAssertGreaterThan(num(train?["test_accuracy"]) ?? 0, 0.9)
+        let bases = try json(try s.expect(0, ["bases", "--ref", "prod", "--data", "digits", "--json"]).out, schema: "bases.schema.json")
+        XCTAssertEqual(num(bases["samples"]), 1438)
+        XCTAssertEqual(arr(bases["layers"]).map { num($0["d"]) }, [64, 256, 256])
+        let basesVersion = try XCTUnwrap(str(bases["version"]))
+        XCTAssertEqual(str(bases["parent"]), str(train?["version"]))
+
+        // Three forget requests: samples, a whole class, samples.
+        var versions: [String] = []
+        for (n, args) in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "20"],
+                          ["--class", "3", "--requester", "subject-2", "--max-epochs", "10"],
+                          ["--samples", try s.idFile("r3.txt", Array(Self.notThree[500..<530])), "--requester", "subject-3", "--max-epochs", "20"]].enumerated() {
+            let out = try s.expect(0, ["forget", "--ref", "prod", "--data", "digits"] + Self.fast + args + ["--json"]).out
+            let f = try json(out, schema: "forget.schema.json")
+            XCTAssertEqual(str(f["status"]), "applied")
+            XCTAssertEqual(str(f["request"]), "R\(n + 1)")
+            XCTAssertEqual(str(f["version_before"]), versions.last ?? basesVersion)
+            XCTAssertEqual(arr(f["layers"]).count, 3)
+            for l in arr(f["layers"]) { XCTAssertLessThanOrEqual(num(l["rho"]) ?? 1, 1e-5) }
+            let forgetAfter = num(f["metrics"]?["forget_accuracy"]?["after"]) ?? 1
+            XCTAssertLessThanOrEqual(forgetAfter, num(f["metrics"]?["forget_accuracy"]?["before"]) ?? 0, "R\(n + 1)")
+            // PGU's stopping rule: forget accuracy at or below held-out (validation) accuracy.
+            XCTAssertLessThanOrEqual(forgetAfter, (num(f["metrics"]?["val_accuracy"]?["after"]) ?? 0) + 0.03, "R\(n + 1)")
+            if n == 1 { XCTAssertLessThan(forgetAfter, 0.2, "class 3 is forgotten") }
+            versions.append(try XCTUnwrap(str(f["version_after"])))
+        }
+        let classAgain = try json(try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--class", "3", "--json"]).out,
+                                  schema: "forget.schema.json")
+        XCTAssertEqual(str(classAgain["status"]), "already_forgotten", "class 3 again: every sample already forgotten")
+
+        // Forgetting R1's samples again reports it and changes nothing.
+        let before = try s.stateHash()
+        let again = try json(try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--samples", s.root.appendingPathComponent("r1.txt").path,
+                                              "--json"]).out, schema: "forget.schema.json")
+        XCTAssertEqual(str(again["status"]), "already_forgotten")
+        XCTAssertEqual(arr(again["already_forgotten"]).count, 40)
+        XCTAssertEqual(try s.stateHash(), before)
+
+        // A rollback past the requests is refused, naming them, and changes nothing.
+        let refused = try s.run(["rollback", "prod", String(basesVersion.prefix(12))])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertEqual(refused.err.split(separator: "\n").count, 1)
+        XCTAssertTrue(refused.err.hasPrefix("Error: refused: rolling prod back to \(basesVersion.prefix(12)) would resurface samples forgotten by R1, R2, R3"), refused.err)
+        XCTAssertEqual(try s.stateHash(), before)
+
+        // --reapply: the three requests forgotten again on top of the bases version.
+        let rb = try json(try s.expect(0, ["rollback", "prod", basesVersion, "--reapply", "--data", "digits", "--json"]).out,
+                          schema: "rollback.schema.json")
+        XCTAssertEqual(str(rb["mode"]), "reapply")
+        XCTAssertEqual(arr(rb["lost_requests"]).compactMap(str), ["R1", "R2", "R3"])
+        XCTAssertEqual(arr(rb["reapplied"]).compactMap { str($0["request"]) }, ["R1.reapply1", "R2.reapply1", "R3.reapply1"])
+        let head = try XCTUnwrap(str(rb["result"]))
+        XCTAssertNotEqual(head, versions.last)
+
+        // Replay: rebuild through the deltas, then recompute both histories bit for bit.
+        let rebuild = try json(try s.expect(0, ["replay", "prod", "--json"]).out, schema: "replay.schema.json")
+        XCTAssertEqual(bool(rebuild["ok"]), true)
+        XCTAssertEqual(arr(rebuild["versions"]).count, 5, "trained, bases, three re-applied versions")
+        XCTAssertGreaterThan(arr(rebuild["versions"]).compactMap { num($0["max_delta_depth"]) }.max() ?? 0, 0, "children are stored as deltas")
+        for (version, expected) in [(head, ["R1.reapply1", "R2.reapply1", "R3.reapply1"]), (versions[2], ["R1", "R2", "R3"])] {
+            let r = try json(try s.expect(0, ["replay", "--recompute", version, "--data", "digits", "--json"]).out, schema: "replay.schema.json")
+            XCTAssertEqual(bool(r["identical"]), true)
+            XCTAssertEqual(arr(r["requests"]).compactMap { str($0["request"]) }, expected)
+            for q in arr(r["requests"]) { XCTAssertEqual(bool(q["identical"]), true); XCTAssertEqual(arr(q["differing"]).count, 0) }
+        }
+
+        // Audit: JSON and HTML.
+        let audit = try json(try s.expect(0, ["audit", "--format", "json"]).out, schema: "audit.schema.json")
+        XCTAssertEqual(bool(audit["log"]?["verified"]), true)
+        let requests = arr(audit["requests"])
+        XCTAssertEqual(requests.compactMap { str($0["id"]) }, ["R1", "R2", "R3", "R1.reapply1", "R2.reapply1", "R3.reapply1"])
+        for r in requests {
+            XCTAssertEqual(str(r["status"]), "applied")
+            XCTAssertEqual(bool(r["deadlineMet"]), true)
+            XCTAssertEqual(bool(r["inclusionProof"]?["verified"]), true)
+            XCTAssertEqual(arr(r["reintroductions"]).count, 0, "the re-applied rollback kept every sample forgotten")
+            XCTAssertEqual(arr(r["entropyHistogram"]?["series"]?["before"]).count, 20)
+        }
+        XCTAssertEqual(num(requests[0]["sampleCount"]), 40)
+        XCTAssertEqual(num(requests[2]["sampleCount"]), 30)
+        let html = s.root.appendingPathComponent("audit.html").path
+        try s.expect(0, ["audit", "--format", "html", "-o", html])
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 2 + 6 * 3, "accuracy, timeline, and per request entropy, rho, k/d")
+        XCTAssertTrue(page.contains("Forgotten data reintroduced</th><td><span class=\"ok\">never"))
+
+        // verify passes; editing one ledger row makes it fail naming the entry.
+        XCTAssertTrue(try s.expect(0, ["verify"]).out.hasPrefix("ledger ok: "))
+        s.sql("UPDATE ledger_request_samples SET sample_hash = '\(String(repeating: "0", count: 64))' WHERE request_id = 'R2' AND position = 0")
+        let bad = try s.run(["verify"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.err.contains("(request.received R2)"), bad.err)
+        XCTAssertTrue(bad.err.hasPrefix("Error: ledger verification failed: first bad entry "), bad.err)
+        // The audit reports the broken log too.
+        let broken = try s.run(["audit"])
+        XCTAssertEqual(broken.status, 1)
+        XCTAssertEqual(bool(JSONDoc.parse(broken.out)?["log"]?["verified"]), false)
+    }
+}
