@@ -3,6 +3,7 @@ import Foundation
 import XCTest
 import LetheCrypto
 import LetheNN
+import LetheTensor
 
 /// A fresh directory with a store made by `lethe init`, driven through the built binary.
 final class EngineStore {
@@ -205,5 +206,81 @@ final class EngineStoryTests: XCTestCase {
         let broken = try s.run(["audit"])
         XCTAssertEqual(broken.status, 1)
         XCTAssertEqual(bool(JSONDoc.parse(broken.out)?["log"]?["verified"]), false)
+    }
+}
+
+/// Hostile and mistaken inputs: one clear error line, a non-zero exit, store and ledger unchanged.
+final class EngineHostileInputTests: XCTestCase {
+    func testRefusalsChangeNothing() throws {
+        let s = try EngineStore()
+        let (trained, _) = try EngineStoryTests.prepare(s)
+        // A second version without bases, and a dataset of the same shape with a different digest.
+        try s.expect(0, ["train", "--arch", "mlp", "--data", "digits", "--epochs", "1", "--ref", "raw"])
+        let other = s.root.appendingPathComponent("other.safetensors").path
+        let n = 200
+        var pixels = [UInt8](repeating: 0, count: n * 64)
+        for i in 0..<pixels.count { pixels[i] = UInt8((i * 7 + i / 64) % 17) }
+        let labels = (0..<n).map { Int64($0 % 10) }
+        let file = Safetensors.encode([
+            NamedTensor(name: "images", dtype: .u8, shape: [n, 8, 8], data: pixels),
+            NamedTensor(name: "labels", dtype: .i64, shape: [n], data: labels.withUnsafeBytes { Array($0) }),
+        ])
+        try Data(file).write(to: URL(fileURLWithPath: other))
+        let ids = EngineStoryTests.trainIDs
+        let junk = s.root.appendingPathComponent("junk.txt")
+        try "\(ids[0])\n12x\n".write(to: junk, atomically: true, encoding: .utf8)
+        let rawVersion = String(try s.run(["log", "raw"]).out.prefix(72).dropFirst("version ".count))
+        let before = try s.stateHash()
+        let cases: [([String], String)] = [
+            (["forget", "--ref", "prod", "--data", "digits", "--samples", try s.idFile("u.txt", [ids[0], 999_999])],
+             "Error: 1 unknown sample id (not in the training set of 1438): 999999"),
+            (["forget", "--ref", "prod", "--data", "digits", "--samples", try s.idFile("d.txt", [ids[0], ids[1], ids[0]])],
+             "Error: sample id \(ids[0]) named more than once"),
+            (["forget", "--ref", "prod", "--data", "digits", "--samples", junk.path], "Error: \(junk.path):2: '12x' is not a sample id (an integer)"),
+            (["forget", "--ref", "prod", "--data", other, "--class", "1"], "was trained on"),
+            (["forget", "--ref", "raw", "--data", "digits", "--class", "1"], "has no cached bases for classifier.1, classifier.3, classifier.5; run 'lethe bases"),
+            (["forget", "--ref", "nope", "--data", "digits", "--class", "1"], "Error: ref nope does not exist"),
+            (["forget", "--ref", "prod", "--data", "digits", "--class", "11"], "Error: class 11 outside 0..<10"),
+            (["rollback", "prod", rawVersion], "is not an ancestor of prod"),
+            (["rollback", "prod", "prod"], "Error: prod already points to"),
+            (["audit", "--request", "R9"], "Error: no forget request R9"),
+            (["replay", "zzzz"], "Error: unknown revision"),
+        ]
+        for (args, message) in cases {
+            let r = try s.run(args)
+            XCTAssertEqual(r.status, 1, "\(args): \(r.err)")
+            XCTAssertEqual(r.err.split(separator: "\n").count, 1, "one line: \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("Error: "), r.err)
+            XCTAssertTrue(r.err.contains(message), "\(args): expected '\(message)' in \(r.err)")
+            XCTAssertEqual(try s.stateHash(), before, "\(args) changed the store or ledger")
+        }
+        // Usage errors exit 64.
+        for args in [["forget", "--ref", "prod", "--data", "digits"], ["rollback", "prod", trained, "--force"],
+                     ["forget", "--ref", "prod", "--data", "digits", "--class", "1", "--gamma", "2"],
+                     ["replay", "--recompute", "prod"]] {
+            let r = try s.run(args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.hasPrefix("Error: "), r.err)
+        }
+        XCTAssertEqual(try s.stateHash(), before)
+    }
+
+    func testRequestOverToleranceIsRecordedAsFailedAndTheRefStays() throws {
+        let s = try EngineStore()
+        let (_, bases) = try EngineStoryTests.prepare(s)
+        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "10", "--gamma-trials", "2",
+                           "--tolerance", "1e-30", "--json"])
+        XCTAssertEqual(r.status, 1, r.err)
+        let doc = try XCTUnwrap(JSONDoc.parse(r.out))
+        XCTAssertEqual(doc["status"], .string("failed"))
+        if case .string(let reason)? = doc["reason"] { XCTAssertTrue(reason.contains("exceeds tolerance 1e-30"), reason) } else { XCTFail("no reason") }
+        XCTAssertEqual(doc["version_after"], .null)
+        XCTAssertTrue(try s.run(["log", "prod"]).out.hasPrefix("version \(bases)"), "the ref did not move")
+        let audit = try XCTUnwrap(JSONDoc.parse(try s.run(["audit", "--request", "R1"]).out))
+        if case .array(let reqs)? = audit["requests"] {
+            XCTAssertEqual(reqs.first?["status"], .string("failed"))
+            XCTAssertNil(reqs.first?["versionAfter"])
+        } else { XCTFail("no requests") }
+        XCTAssertEqual(try s.run(["verify"]).status, 0)
     }
 }
