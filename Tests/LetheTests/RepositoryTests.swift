@@ -1,0 +1,78 @@
+import Foundation
+import XCTest
+import LetheLedger
+import LetheTensor
+@testable import Lethe
+
+/// The engine's write ordering: a crash between the ledger commit and the store's ref move is
+/// completed on open; a ref moved outside the engine is adopted into the ledger.
+final class RepositoryTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-repo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func tensor(_ values: [Float]) -> NamedTensor {
+        NamedTensor(name: "w", dtype: .f32, shape: [values.count], data: values.withUnsafeBytes { Array($0) })
+    }
+
+    func testCrashAfterLedgerCommitIsRolledForwardOnOpen() throws {
+        let repo = try Repository.initialize(in: dir, origin: "lethe.test/repo")
+        let v0 = try repo.store.writeVersion(parent: nil, changed: [tensor([1, 2, 3])], metadata: VersionMetadata(author: "t", message: "v0")).version
+        try repo.commit(ref: "prod", from: nil, to: v0, reason: "v0") { _ throws(LedgerError) in }
+        // Steps 1 and 2 of a second operation, then a "crash" before the store's ref moves.
+        let v1 = try repo.store.writeVersion(parent: v0, changed: [tensor([1, 2, 4])], metadata: VersionMetadata(author: "t", message: "v1")).version
+        try repo.ledger.write { w throws(LedgerError) in
+            try repo.recordChain(v1, in: w)
+            try w.moveRef(LetheLedger.RefMove(ref: "prod", oldVersion: v0.hex, newVersion: v1.hex, reason: "v1"))
+        }
+        XCTAssertEqual(try repo.store.refs.get("prod"), v0)
+        XCTAssertThrowsError(try repo.head("prod")) { error in
+            XCTAssertTrue("\(error)".contains("store and ledger disagree: ref prod is \(v0.short) in the store"), "\(error)")
+        }
+        let reopened = try Repository.open(StoreLocation(directory: dir))
+        XCTAssertEqual(reopened.repairs, ["ref prod: rolled forward to \(v1.short) (the ledger had committed the move)"])
+        XCTAssertEqual(try reopened.store.refs.get("prod"), v1)
+        XCTAssertEqual(try reopened.head("prod"), v1)
+        XCTAssertEqual(try Repository.open(StoreLocation(directory: dir)).repairs, [], "a second open finds nothing to repair")
+    }
+
+    func testCrashBeforeLedgerCommitLeavesOnlyUnreferencedObjects() throws {
+        let repo = try Repository.initialize(in: dir, origin: "lethe.test/repo")
+        let v0 = try repo.store.writeVersion(parent: nil, changed: [tensor([1, 2, 3])], metadata: VersionMetadata(author: "t", message: "v0")).version
+        try repo.commit(ref: "prod", from: nil, to: v0, reason: "v0") { _ throws(LedgerError) in }
+        let size = try repo.ledger.treeSize()
+        // Step 1 only: the new version exists as objects, nothing points at it.
+        _ = try repo.store.writeVersion(parent: v0, changed: [tensor([9, 9, 9])], metadata: VersionMetadata(author: "t", message: "orphan"))
+        let reopened = try Repository.open(StoreLocation(directory: dir))
+        XCTAssertEqual(reopened.repairs, [])
+        XCTAssertEqual(try reopened.head("prod"), v0)
+        XCTAssertEqual(try reopened.ledger.treeSize(), size)
+    }
+
+    func testRefMovedOutsideTheEngineIsAdoptedIntoTheLedger() throws {
+        let repo = try Repository.initialize(in: dir, origin: "lethe.test/repo")
+        let v0 = try repo.store.writeVersion(parent: nil, changed: [tensor([1])], metadata: VersionMetadata(author: "t", message: "v0")).version
+        try repo.commit(ref: "prod", from: nil, to: v0, reason: "v0") { _ throws(LedgerError) in }
+        // `lethe import` / `lethe ref set` move store refs without the ledger.
+        let v1 = try repo.store.writeVersion(parent: v0, changed: [tensor([2])], metadata: VersionMetadata(author: "t", message: "imported"),
+                                             ref: (name: "prod", reason: "import x.safetensors")).version
+        let reopened = try Repository.open(StoreLocation(directory: dir))
+        XCTAssertEqual(reopened.repairs, ["ref prod: mirrored store move to \(v1.short) into the ledger"])
+        XCTAssertEqual(try reopened.ledger.refTarget("prod"), v1.hex)
+        XCTAssertEqual(try reopened.ledger.version(v1.hex)?.parents, [v0.hex])
+        XCTAssertEqual(try reopened.ledger.refHistory("prod").last?.reason, "adopted store ref move: import x.safetensors")
+        XCTAssertTrue(try reopened.ledger.verify().isValid)
+    }
+
+    func testOpenWithoutLedgerIsAClearError() throws {
+        _ = try StoreLocation.initializeStore(in: dir)
+        XCTAssertThrowsError(try Repository.open(StoreLocation(directory: dir))) { error in
+            XCTAssertTrue("\(error)".contains("has no ledger (ledger.sqlite)"), "\(error)")
+        }
+    }
+}
