@@ -69,6 +69,7 @@ struct TrainCommand: ParsableCommand {
     func run(_ context: CommandContext) throws {
         // Open the store first: a missing store fails before the training, not after it.
         let repo = try ref.map { _ in try openRepository(context) }
+        if let ref, let repo { try repo.checkTrainable(ref: ref, dataSource: data) }
         BLASThreads.set(threads)
         AllocatorTuning.keepFreedMemory()
         Parallel.set(threads)

@@ -147,6 +147,12 @@ final class EngineStoryTests: XCTestCase {
         XCTAssertEqual(arr(again["already_forgotten"]).count, 40)
         XCTAssertEqual(try s.stateHash(), before)
 
+        // Training a new model onto the ref would bring the forgotten samples back: refused before training.
+        let retrain = try s.run(["train", "--arch", "mlp", "--data", "digits", "--epochs", "1", "--ref", "prod"])
+        XCTAssertEqual(retrain.status, 1)
+        XCTAssertEqual(retrain.err, "Error: refused: ref prod holds \(versions[2].prefix(12)), which forgot the samples of R1, R2, R3; a model trained on digits would bring them back — train to a new ref\n")
+        XCTAssertEqual(try s.stateHash(), before)
+
         // A rollback past the requests is refused, naming them, and changes nothing.
         let refused = try s.run(["rollback", "prod", String(basesVersion.prefix(12))])
         XCTAssertEqual(refused.status, 1)

@@ -18,9 +18,7 @@ extension Repository {
     /// Stores a trained model as a new version on `ref` (its spec, its dataset digest) and records
     /// the dataset, the version and the ref move in the ledger.
     public func commitTrained(_ model: Model, data: LoadedData, ref: String, message: String) throws(EngineError) -> VersionWrite {
-        guard RefStore.isValidName(ref) else { throw .invalid("invalid ref name \"\(ref)\" (use letters, digits, '.', '_', '-')") }
-        let old = try lift { try store.refs.get(ref) }
-        if let old { _ = try head(ref); _ = old }
+        let old = try checkTrainable(ref: ref, dataSource: data.source)
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         let spec = try lift { try e.encode(model.spec) }
@@ -30,6 +28,21 @@ extension Repository {
             try self.recordDatasetIfNew(data.record, in: w)
         }
         return VersionWrite(version: written.version, parent: nil, stats: written.stats)
+    }
+
+    /// Checks that a freshly trained model may be stored on `ref` (call it before training): the
+    /// ref is new, or its version forgot nothing (a model trained from scratch on the full dataset
+    /// would bring forgotten samples back). Returns the ref's current version.
+    @discardableResult
+    public func checkTrainable(ref: String, dataSource: String) throws(EngineError) -> ObjectID? {
+        guard RefStore.isValidName(ref) else { throw .invalid("invalid ref name \"\(ref)\" (use letters, digits, '.', '_', '-')") }
+        guard let old = try lift({ try store.refs.get(ref) }) else { return nil }
+        _ = try head(ref)
+        let applied = try lift { try ledger.appliedRequests(inHistoryOf: old.hex) }
+        guard applied.isEmpty else {
+            throw .refused("ref \(ref) holds \(old.short), which forgot the samples of \(applied.joined(separator: ", ")); a model trained on \(dataSource) would bring them back — train to a new ref")
+        }
+        return old
     }
 
     /// Computes the cached bases of the ref's version (one eval-mode pass over the training split,
