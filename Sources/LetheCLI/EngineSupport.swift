@@ -104,8 +104,14 @@ func layerTable(_ layers: [LayerReport]) -> String {
 /// Text table of metrics (histogram bins left out).
 func metricTable(_ metrics: [MetricValue]) -> String {
     var s = pad("metric", 32) + "     before      after\n"
-    for m in metrics where !m.name.hasPrefix("forget_entropy_hist") {
-        s += pad(m.name, 32) + " " + pad(fmt(m.before), 10, left: true) + " " + pad(fmt(m.after), 10, left: true) + "\n"
+    let noSignal = metrics.first { $0.name == "mia_entropy_no_signal" }
+    for m in metrics where !m.name.hasPrefix("forget_entropy_hist") && m.name != "mia_entropy_no_signal" {
+        var b = fmt(m.before), a = fmt(m.after)
+        if m.name == "mia_entropy" {
+            if noSignal?.before == 1 { b = "no signal" }
+            if noSignal?.after == 1 { a = "no signal" }
+        }
+        s += pad(m.name, 32) + " " + pad(b, 10, left: true) + " " + pad(a, 10, left: true) + "\n"
     }
     return s
 }

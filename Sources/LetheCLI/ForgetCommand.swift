@@ -26,10 +26,11 @@ struct ForgetCommand: ParsableCommand {
             .option("requester", value: "label", help: "Who asked (a label, not personal data).", default: "unspecified"),
             .option("ground", value: "text", help: "Legal ground.", default: "GDPR Art. 17(1)"),
             .option("deadline-days", value: "n", help: "Days from receipt to the deadline.", default: "30"),
+            .option("reference", value: "revision", help: "A model retrained without the samples: JS divergence to its predictions is recorded."),
         ] + RecipeOptions.specs)
 
     let ref: String, data: String, samples: String?, classLabel: Int?
-    let requestID: String?, requester: String, ground: String, deadlineDays: Double
+    let requestID: String?, requester: String, ground: String, deadlineDays: Double, reference: String?
     let recipe: UnlearningRecipe
 
     init(from values: ParsedValues) throws(CommandLineError) {
@@ -44,6 +45,7 @@ struct ForgetCommand: ParsableCommand {
         ground = try values.option("ground", default: "GDPR Art. 17(1)")
         deadlineDays = try values.option("deadline-days", default: 30.0)
         guard deadlineDays >= 0 else { throw .usage("The value '\(deadlineDays)' is invalid for '--deadline-days': expected a non-negative number") }
+        reference = try values.option("reference")
         recipe = try RecipeOptions.parse(values)
     }
 
@@ -52,8 +54,9 @@ struct ForgetCommand: ParsableCommand {
         if let samples { selection = .samples(try readSampleIDs(samples)) } else { selection = .wholeClass(classLabel ?? 0) }
         let repo = try openRepository(context)
         let loaded = try LoadedData.load(data)
-        let options = ForgetOptions(ref: ref, selection: selection, requestID: requestID, requester: requester, legalGround: ground,
+        var options = ForgetOptions(ref: ref, selection: selection, requestID: requestID, requester: requester, legalGround: ground,
                                     deadline: Date().addingTimeInterval(deadlineDays * 86_400), recipe: recipe)
+        options.reference = reference
         let t0 = Date()
         let r = try repo.forget(options, data: loaded, progress: engineProgress(context))
         let seconds = Date().timeIntervalSince(t0)

@@ -118,7 +118,9 @@ final class EngineStoryTests: XCTestCase {
 
         // Three forget requests: samples, a whole class, samples.
         var versions: [String] = []
-        for (n, args) in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "20"],
+        let trainedVersion = try XCTUnwrap(str(train?["version"]))
+        for (n, args) in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "20",
+                           "--reference", trainedVersion],
                           ["--class", "3", "--requester", "subject-2", "--max-epochs", "10"],
                           ["--samples", try s.idFile("r3.txt", Array(Self.notThree[500..<530])), "--requester", "subject-3", "--max-epochs", "20"]].enumerated() {
             let out = try s.expect(0, ["forget", "--ref", "prod", "--data", "digits"] + Self.fast + args + ["--json"]).out
@@ -133,6 +135,13 @@ final class EngineStoryTests: XCTestCase {
             // PGU's stopping rule: forget accuracy at or below held-out (validation) accuracy.
             XCTAssertLessThanOrEqual(forgetAfter, (num(f["metrics"]?["val_accuracy"]?["after"]) ?? 0) + 0.03, "R\(n + 1)")
             if n == 1 { XCTAssertLessThan(forgetAfter, 0.2, "class 3 is forgotten") }
+            if n == 0 {
+                // JS divergence to the reference (here the trained model itself: 0 before, > 0 after).
+                XCTAssertEqual(num(f["metrics"]?["js_to_reference_forget"]?["before"]), 0)
+                XCTAssertGreaterThan(num(f["metrics"]?["js_to_reference_forget"]?["after"]) ?? 0, 0)
+            } else {
+                XCTAssertNil(f["metrics"]?["js_to_reference_forget"])
+            }
             versions.append(try XCTUnwrap(str(f["version_after"])))
         }
         let classAgain = try json(try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--class", "3", "--json"]).out,
@@ -200,6 +209,7 @@ final class EngineStoryTests: XCTestCase {
         let page = try String(contentsOfFile: html, encoding: .utf8)
         XCTAssertEqual(page.components(separatedBy: "<svg").count - 1, 2 + 6 * 3, "accuracy, timeline, and per request entropy, rho, k/d")
         XCTAssertTrue(page.contains("Forgotten data reintroduced</th><td><span class=\"ok\">never"))
+        try renderInBrowser(html: html, expectedCharts: 2 + 6 * 3)
 
         // verify passes; editing one ledger row makes it fail naming the entry.
         XCTAssertTrue(try s.expect(0, ["verify"]).out.hasPrefix("ledger ok: "))
@@ -212,6 +222,29 @@ final class EngineStoryTests: XCTestCase {
         let broken = try s.run(["audit"])
         XCTAssertEqual(broken.status, 1)
         XCTAssertEqual(bool(JSONDoc.parse(broken.out)?["log"]?["verified"]), false)
+    }
+}
+
+extension EngineStoryTests {
+    /// Renders an engine-made HTML report in headless chromium (when installed): every chart is in
+    /// the rendered DOM and the browser logs no script error.
+    func renderInBrowser(html: String, expectedCharts: Int) throws {
+        guard let exe = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile(atPath:)) else { return }
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-chromium-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: profile) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)",
+                       "--enable-logging=stderr", "--v=0", "--dump-dom", URL(fileURLWithPath: html).absoluteString]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let dom = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, log)
+        XCTAssertEqual(dom.components(separatedBy: "<svg").count - 1, expectedCharts)
+        for line in log.split(separator: "\n") where line.contains("Uncaught") || line.contains("CONSOLE") { XCTFail("browser: \(line)") }
     }
 }
 

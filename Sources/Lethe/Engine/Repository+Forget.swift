@@ -28,6 +28,8 @@ public struct ForgetOptions: Sendable {
     public var deadline: Date?
     /// How to run PGU and measure it.
     public var recipe: UnlearningRecipe
+    /// A reference version (e.g. retrained without the samples) to measure JS divergence against.
+    public var reference: String?
 
     /// Options with GDPR Art. 17 defaults.
     public init(ref: String, selection: ForgetSelection, requestID: String? = nil, requester: String = "unspecified",
@@ -137,7 +139,8 @@ extension Repository {
         if try lift({ try ledger.request(id) }) != nil { throw .invalid("request \(id) already exists") }
         let request = ForgetRequest(id: id, requester: options.requester, legalGround: options.legalGround, deadline: options.deadline,
                                     datasetDigest: data.digest, ref: options.ref, samples: samples)
-        let c = try compute(parent: parent, data: data, positions: positions, recipe: recipe, progress: progress)
+        let reference = try options.reference.map { (r) throws(EngineError) -> ObjectID in try resolve(r) }
+        let c = try compute(parent: parent, data: data, positions: positions, recipe: recipe, reference: reference, progress: progress)
         report = try commitComputation(c, request: request, parent: parent, ref: options.ref, recipe: recipe, data: data,
                                        message: "forget \(id) (\(samples.count) samples)", moveReason: "forget \(id)")
         return report

@@ -133,8 +133,12 @@ extension Repository {
 
     /// Runs `recipe` on version `parent` forgetting `positions` (indices into the training split, in order).
     /// The model is left holding the result.
+    ///
+    /// With `reference` (e.g. a model retrained without the forget set), the Jensen–Shannon
+    /// divergence of the predictions on D_f and on the test half to that model's is measured
+    /// before and after (metrics only; it does not influence the run).
     func compute(parent: ObjectID, data: LoadedData, positions: [Int], recipe: UnlearningRecipe,
-                 progress: ((String) -> Void)?) throws(EngineError) -> Computation {
+                 reference: ObjectID? = nil, progress: ((String) -> Void)?) throws(EngineError) -> Computation {
         Repository.setThreads(recipe.threads)
         var clock = Date()
         func lap() -> Double { let now = Date(); defer { clock = now }; return now.timeIntervalSince(clock) }
@@ -170,6 +174,14 @@ extension Repository {
         timings.append(PhaseTiming(phase: "pgu_total", seconds: run))
         timings.append(PhaseTiming(phase: "metrics_after", seconds: measureAfter))
         var metrics = Probe.metricValues(before: before, after: after, classes: train.classCount)
+        if let reference {
+            let ref = try loadModel(reference, data: data)
+            let rf = try lift { try Training.evaluate(ref, on: forget) }, rt = try lift { try Training.evaluate(ref, on: test) }
+            metrics.append(MetricValue(name: "js_to_reference_forget", before: UnlearningMetrics.jsDivergence(before.forgetProbabilities, rf.probabilities),
+                                       after: UnlearningMetrics.jsDivergence(after.forgetProbabilities, rf.probabilities)))
+            metrics.append(MetricValue(name: "js_to_reference_test", before: UnlearningMetrics.jsDivergence(before.testProbabilities, rt.probabilities),
+                                       after: UnlearningMetrics.jsDivergence(after.testProbabilities, rt.probabilities)))
+        }
         metrics.append(MetricValue(name: "pgu_forget_accuracy_subsample", before: result.forgetAccuracyBefore, after: result.forgetAccuracyAfter))
         metrics.append(MetricValue(name: "pgu_held_out_accuracy_subsample", before: result.heldOutAccuracyBefore, after: result.heldOutAccuracyAfter))
         return Computation(result: result, stateDict: state, changed: changed, bases: basisInputs, metrics: metrics,
@@ -186,6 +198,8 @@ struct Probe {
     var lossAUC: Double
     /// Prediction entropies of D_f.
     var forgetEntropies: [Double]
+    /// Predicted class probabilities on D_f and on the test half.
+    var forgetProbabilities: Tensor<Float>, testProbabilities: Tensor<Float>
 
     static func measure(_ model: Model, forget: Dataset, retain: Dataset, val: Dataset, test: Dataset) throws(EngineError) -> Probe {
         let f = try lift { try Training.evaluate(model, on: forget) }
@@ -197,7 +211,7 @@ struct Probe {
                                                     testEntropies: UnlearningMetrics.entropies(t.probabilities), forgetEntropies: fe)
         let auc = UnlearningMetrics.rocAUC(positive: f.perSampleLoss.map { -Double($0) }, negative: t.perSampleLoss.map { -Double($0) })
         return Probe(forget: f.accuracy, retain: r.accuracy, val: v.accuracy, test: t.accuracy, entropyMIA: mia.value,
-                     lossAUC: auc, forgetEntropies: fe)
+                     lossAUC: auc, forgetEntropies: fe, forgetProbabilities: f.probabilities, testProbabilities: t.probabilities)
     }
 
     /// Bins of the D_f entropy histogram recorded per request (over [0, ln classes]).
