@@ -76,3 +76,30 @@ final class RepositoryTests: XCTestCase {
         }
     }
 }
+
+extension RepositoryTests {
+    func testGCKeepsRecordedVersionsAndRecordsDeletions() throws {
+        let repo = try Repository.initialize(in: dir, origin: "lethe.test/repo")
+        let v0 = try repo.store.writeVersion(parent: nil, changed: [tensor([1, 2, 3])], metadata: VersionMetadata(author: "t", message: "v0")).version
+        try repo.commit(ref: "prod", from: nil, to: v0, reason: "v0") { _ throws(LedgerError) in }
+        let v1 = try repo.store.writeVersion(parent: v0, changed: [tensor([5, 6, 7])], metadata: VersionMetadata(author: "t", message: "v1")).version
+        try repo.commit(ref: "prod", from: v0, to: v1, reason: "v1") { _ throws(LedgerError) in }
+        // A rollback leaves v1 unreferenced by any ref, but the ledger records it.
+        try repo.commit(ref: "prod", from: v1, to: v0, reason: "back") { _ throws(LedgerError) in }
+        let orphan = try repo.store.writeVersion(parent: v0, changed: [tensor([8, 8, 8])], metadata: VersionMetadata(author: "t", message: "orphan")).version
+        let size = try repo.ledger.treeSize()
+        let dry = try repo.gc(grace: 0, dryRun: true)
+        XCTAssertTrue(dry.swept.contains(orphan))
+        XCTAssertEqual(try repo.ledger.treeSize(), size, "a dry run records nothing")
+        let report = try repo.gc(grace: 0, dryRun: false)
+        XCTAssertEqual(Set(report.swept), Set(dry.swept))
+        XCTAssertFalse(report.swept.contains(v1))
+        XCTAssertNoThrow(try repo.store.tensors(of: v1), "the recorded version survives gc")
+        XCTAssertThrowsError(try repo.store.version(orphan))
+        XCTAssertEqual(try repo.ledger.treeSize(), size + report.swept.count)
+        let kinds = try repo.ledger.select("SELECT kind FROM ledger_gc_deletions").compactMap { $0["kind"]?.string }
+        XCTAssertEqual(kinds.count, report.swept.count)
+        XCTAssertTrue(kinds.contains("version"), "\(kinds)")
+        XCTAssertTrue(try repo.ledger.verify().isValid)
+    }
+}
