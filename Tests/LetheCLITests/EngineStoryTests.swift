@@ -323,3 +323,55 @@ final class EngineHostileInputTests: XCTestCase {
         XCTAssertEqual(try s.run(["verify"]).status, 0)
     }
 }
+
+/// Forced and plain rollbacks, and what the audit says about them.
+final class EngineRollbackTests: XCTestCase {
+    func testForcedRollbackRecordsAnExceptionAndTheAuditReportsTheReintroduction() throws {
+        let s = try EngineStore()
+        let (_, bases) = try EngineStoryTests.prepare(s)
+        let ids = EngineStoryTests.notThree
+        try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--samples", try s.idFile("r1.txt", Array(ids[0..<30])),
+                         "--max-epochs", "20"] + EngineStoryTests.fast)
+        let audit0 = try XCTUnwrap(JSONDoc.parse(try s.expect(0, ["audit"]).out))
+        guard case .array(let reqs0)? = audit0["requests"], let r1 = reqs0.first else { return XCTFail("no request") }
+        // Every γ trial is in the signed record, with its outcome.
+        guard case .array(let phases)? = r1["phases"] else { return XCTFail("no phases") }
+        let trials = phases.compactMap { p -> String? in if case .string(let n)? = p["phase"], n.hasPrefix("trial ") { return n }; return nil }
+        XCTAssertFalse(trials.isEmpty)
+        XCTAssertTrue(trials.allSatisfy { $0.range(of: #"^trial \d+: gamma 0\.\d{4} (met|collapsed|budget|abandoned) after \d+ epochs"#, options: .regularExpression) != nil }, "\(trials)")
+
+        let r = try s.run(["rollback", "prod", bases, "--force", "--reason", "incident 42: R1's version misclassifies", "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        let doc = try XCTUnwrap(JSONDoc.parse(r.out))
+        XCTAssertEqual(doc["mode"], .string("force"))
+        XCTAssertEqual(doc["result"], .string(bases))
+        XCTAssertEqual(doc["lost_requests"], .array([.string("R1")]))
+        let q = try s.expect(0, ["query", "--json", "SELECT kind, reason, request_ids FROM compliance_exceptions"]).out
+        XCTAssertTrue(q.contains("rollback.force") && q.contains("incident 42") && q.contains("R1"), q)
+        // The audit names the move that brought R1's samples back, and exits 1.
+        let a = try s.run(["audit", "--request", "R1"])
+        XCTAssertEqual(a.status, 1)
+        guard case .array(let reqs)? = JSONDoc.parse(a.out)?["requests"], case .array(let re)? = reqs.first?["reintroductions"] else {
+            return XCTFail("no reintroductions: \(a.out)")
+        }
+        XCTAssertEqual(re.count, 1)
+        if case .string(let line)? = re.first { XCTAssertTrue(line.hasPrefix("ref prod moved to \(bases.prefix(12)) at "), line) }
+        XCTAssertEqual(try s.run(["verify"]).status, 0)
+        // Back at the bases version nothing is forgotten any more: R1's samples can be forgotten again.
+        let again = try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--samples", s.root.appendingPathComponent("r1.txt").path,
+                                     "--max-epochs", "20", "--json"] + EngineStoryTests.fast).out
+        XCTAssertEqual(JSONDoc.parse(again)?["status"], .string("applied"))
+    }
+
+    func testPlainRollbackWhenNothingWasForgottenSince() throws {
+        let s = try EngineStore()
+        let (trained, bases) = try EngineStoryTests.prepare(s)
+        let r = try s.expect(0, ["rollback", "prod", String(trained.prefix(10)), "--json"]).out
+        let doc = try XCTUnwrap(JSONDoc.parse(r))
+        XCTAssertEqual(doc["mode"], .string("plain"))
+        XCTAssertEqual(doc["from"], .string(bases))
+        XCTAssertEqual(doc["result"], .string(trained))
+        let q = try s.expect(0, ["query", "--json", "SELECT mode FROM rollbacks"]).out
+        XCTAssertTrue(q.contains("plain"), q)
+    }
+}

@@ -67,7 +67,8 @@ extension Repository {
             versionBefore: o?.versionBefore ?? "", versionAfter: o?.versionAfter, metrics: metrics,
             layers: (o?.layers ?? []).map { LayerRow(layer: $0.layer, d: $0.d, k: $0.k, gamma: $0.gamma ?? 0, rho: $0.rho ?? 0) },
             entropyHistogram: histogram, inclusionProof: proof,
-            reintroductions: status == .applied ? try reintroductions(of: r) : [])
+            reintroductions: status == .applied ? try reintroductions(of: r) : [],
+            phases: o.map { $0.timings.map { PhaseRow(phase: $0.phase, seconds: $0.seconds) } })
     }
 
     /// Later ref moves that left a ref on a version whose history no longer forgets every sample of

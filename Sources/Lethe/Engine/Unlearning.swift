@@ -171,6 +171,12 @@ extension Repository {
         for key in ["forget_gram", "downdate", "search", "verify"] {
             if let s = result.timings[key] { timings.append(PhaseTiming(phase: key, seconds: s)) }
         }
+        // Every γ trial, outcome included, is recorded as a phase (the ledger signs it with the outcome).
+        for (i, t) in result.trials.enumerated() {
+            let phase = "trial \(i + 1): gamma " + String(format: "%.4f", t.gamma) + " \(t.outcome.rawValue) after \(t.epochs) epochs"
+                + String(format: " (forget %.4f, held-out %.4f)", t.forgetAccuracy, t.heldOutAccuracy)
+            timings.append(PhaseTiming(phase: phase, seconds: t.seconds))
+        }
         timings.append(PhaseTiming(phase: "pgu_total", seconds: run))
         timings.append(PhaseTiming(phase: "metrics_after", seconds: measureAfter))
         var metrics = Probe.metricValues(before: before, after: after, classes: train.classCount)
