@@ -53,11 +53,39 @@ final class EngineStore {
             let p = storeDir.appendingPathComponent(f).path
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue else { continue }
-            if f.hasSuffix("-shm") { continue }   // SQLite's shared-memory index, rebuilt by every reader
+            // The ledger is compared by content (its files change when SQLite checkpoints the WAL).
+            if f.hasPrefix("ledger.sqlite") { continue }
             h.update(Array(f.utf8))
             if let d = fm.contents(atPath: p) { h.update([UInt8](d)) }
         }
+        h.update(Array(ledgerDump().utf8))
         return h.finalize().hex
+    }
+
+    /// Every row of every ledger table, in rowid order, as text.
+    func ledgerDump() -> String {
+        var db: OpaquePointer?
+        guard sqlite3_open_v2(dbPath, &db, SQLITE_OPEN_READONLY, nil) == SQLITE_OK else { return "unreadable" }
+        defer { sqlite3_close(db) }
+        func rows(_ sql: String) -> [[String]] {
+            var st: OpaquePointer?
+            guard sqlite3_prepare_v2(db, sql, -1, &st, nil) == SQLITE_OK else { return [["error", sql]] }
+            defer { sqlite3_finalize(st) }
+            var out: [[String]] = []
+            while sqlite3_step(st) == SQLITE_ROW {
+                out.append((0..<sqlite3_column_count(st)).map { i in
+                    sqlite3_column_type(st, i) == SQLITE_NULL ? "NULL"
+                        : String(decoding: UnsafeRawBufferPointer(start: sqlite3_column_blob(st, i), count: Int(sqlite3_column_bytes(st, i))), as: UTF8.self)
+                })
+            }
+            return out
+        }
+        var text = ""
+        for t in rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").map({ $0[0] }) {
+            text += "table \(t)\n"
+            for r in rows("SELECT * FROM \"\(t)\"") { text += r.joined(separator: "\u{1f}") + "\n" }
+        }
+        return text
     }
 }
 
@@ -147,6 +175,12 @@ final class EngineStoryTests: XCTestCase {
         let classAgain = try json(try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--class", "3", "--json"]).out,
                                   schema: "forget.schema.json")
         XCTAssertEqual(str(classAgain["status"]), "already_forgotten", "class 3 again: every sample already forgotten")
+
+        // R3's held-out and test halves leave out class 3, which R2 forgot whole (recorded in its recipe).
+        let hp = try s.expect(0, ["query", "--csv", "SELECT hyperparameters FROM forget_requests WHERE id = 'R3'"]).out
+        XCTAssertTrue(hp.contains("\"\"excludedClasses\"\":[3]"), hp)
+        let hp2 = try s.expect(0, ["query", "--csv", "SELECT hyperparameters FROM forget_requests WHERE id = 'R2'"]).out
+        XCTAssertTrue(hp2.contains("\"\"excludedClasses\"\":[]"), hp2)
 
         // Forgetting R1's samples again reports it and changes nothing.
         let before = try s.stateHash()

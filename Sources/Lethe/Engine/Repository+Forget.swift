@@ -115,6 +115,12 @@ extension Repository {
         try lift { try recipe.configuration.validate() }
         guard recipe.threads > 0 else { throw .invalid("thread count must be positive") }
         let parent = try head(options.ref)
+        let gone = try forgottenClasses(inHistoryOf: parent)
+        if case .wholeClass(let c) = options.selection {
+            recipe.excludedClasses = gone.filter { $0 != c }
+        } else {
+            recipe.excludedClasses = gone
+        }
         try checkDataset(parent, data)
         var positions = try positions(options.selection, in: data.splits.train)
         let done = try lift { try ledger.forgottenSampleIDs(inHistoryOf: parent.hex, dataset: data.digest) }
@@ -191,6 +197,17 @@ extension Repository {
             report.status = .failed(reason)
         }
         return report
+    }
+
+    /// Classes forgotten whole by requests applied in the history of `version`, ascending.
+    func forgottenClasses(inHistoryOf version: ObjectID) throws(EngineError) -> [Int] {
+        var out = Set<Int>()
+        for id in try lift({ try ledger.appliedRequests(inHistoryOf: version.hex) }) {
+            guard let o = try lift({ try ledger.outcome(ofRequest: id) }),
+                  let recipe = try? UnlearningRecipe.decode(o.hyperparameters) else { continue }
+            if case .wholeClass(let c) = recipe.configuration.mode { out.insert(c) }
+        }
+        return out.sorted()
     }
 
     /// The next free `R<n>` request id.

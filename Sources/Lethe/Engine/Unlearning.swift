@@ -18,6 +18,10 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
     public var splitFraction: Double
     /// OpenBLAS and worker threads (results are bit-identical for the same count).
     public var threads: Int
+    /// Classes left out of the held-out and test halves: classes a whole-class request already
+    /// forgot in the parent's history (their ~0 % accuracy would otherwise make every later
+    /// sample request look like a collapse). Nil in recipes recorded before this field existed.
+    public var excludedClasses: [Int]?
 
     /// A recipe.
     public init(configuration: PGUConfiguration, splitSeed: UInt64 = 0, splitFraction: Double = 0.5, threads: Int = 1) {
@@ -146,7 +150,12 @@ extension Repository {
         let bases = try cachedBases(parent, model: model)
         let load = lap()
         let train = data.splits.train
-        let (val, test) = data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
+        var (val, test) = data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
+        if let excluded = recipe.excludedClasses, !excluded.isEmpty {
+            let drop = Set(excluded)
+            func keep(_ d: Dataset) -> Dataset { d.subset(d.labels.indices.filter { !drop.contains(Int(d.labels[$0])) }, name: d.name) }
+            val = keep(val); test = keep(test)
+        }
         let forget = train.subset(positions, name: "forget")
         let forgetSet = Set(positions)
         var rng = SeededGenerator(seed: recipe.splitSeed ^ 0x5EED)
