@@ -163,6 +163,11 @@ final class EngineStoryTests: XCTestCase {
             // PGU's stopping rule: forget accuracy at or below held-out (validation) accuracy.
             XCTAssertLessThanOrEqual(forgetAfter, (num(f["metrics"]?["val_accuracy"]?["after"]) ?? 0) + 0.03, "R\(n + 1)")
             if n == 1 { XCTAssertLessThan(forgetAfter, 0.2, "class 3 is forgotten") }
+            if n == 2 {
+                // Retained data and held-out halves leave out what R1 and R2 forgot (class 3 at ~0 % would drag them down).
+                XCTAssertGreaterThan(num(f["metrics"]?["retain_accuracy"]?["before"]) ?? 0, 0.95)
+                XCTAssertGreaterThan(num(f["metrics"]?["val_accuracy"]?["before"]) ?? 0, 0.93)
+            }
             if n == 0 {
                 // JS divergence to the reference (here the trained model itself: 0 before, > 0 after).
                 XCTAssertEqual(num(f["metrics"]?["js_to_reference_forget"]?["before"]), 0)

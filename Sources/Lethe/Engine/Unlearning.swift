@@ -157,9 +157,13 @@ extension Repository {
             val = keep(val); test = keep(test)
         }
         let forget = train.subset(positions, name: "forget")
+        // Retained data: the training set minus this request's samples and every sample already
+        // forgotten in the parent's history (a seeded subsample of 2000, for the MIA's members).
         let forgetSet = Set(positions)
+        let earlier = try lift { try ledger.forgottenSampleIDs(inHistoryOf: parent.hex, dataset: data.digest) }
         var rng = SeededGenerator(seed: recipe.splitSeed ^ 0x5EED)
-        let retainPositions = rng.permutation(train.count).filter { !forgetSet.contains($0) }.prefix(2000).sorted()
+        let retainPositions = rng.permutation(train.count)
+            .filter { !forgetSet.contains($0) && !earlier.contains(String(train.ids[$0])) }.prefix(2000).sorted()
         let retain = train.subset(Array(retainPositions), name: "retain")
         let before = try Probe.measure(model, forget: forget, retain: retain, val: val, test: test)
         let measureBefore = lap()
