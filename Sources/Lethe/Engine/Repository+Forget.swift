@@ -50,18 +50,31 @@ public struct ForgetReport: Sendable {
         /// Every named sample was already forgotten in the ref's history; nothing recorded or changed.
         case alreadyForgotten
     }
+    /// How it ended.
     public var status: Status
+    /// The recorded request (nil when nothing was recorded).
     public var requestID: String?
+    /// The ref forgotten from.
     public var ref: String
+    /// The version the request started from.
     public var versionBefore: String
+    /// The version it produced (applied only).
     public var versionAfter: String?
+    /// Samples named.
     public var sampleCount: Int
+    /// Merkle root of the samples' ids and hashes (the ledger's commitment).
     public var merkleRoot: String?
+    /// γ of the committed trial.
     public var gamma: Double?
+    /// Threads used (recorded; replay uses the same).
     public var threads: Int
+    /// Per-layer d, k, γ, ρ.
     public var layers: [LayerReport]
+    /// Every γ trial.
     public var trials: [TrialRecord]
+    /// Metrics before and after.
     public var metrics: [MetricValue]
+    /// Phase timings (and one row per γ trial).
     public var timings: [PhaseTiming]
     /// Sample ids already forgotten (for `.alreadyForgotten`).
     public var alreadyForgotten: [String]
