@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "LetheTensorTests", dependencies: ["LetheTensor"]),
         .testTarget(name: "LetheNNTests", dependencies: ["LetheNN"], exclude: ["Fixtures"]),
         .testTarget(name: "LetheUnlearningTests", dependencies: ["LetheUnlearning"]),
-        .testTarget(name: "LetheStoreTests", dependencies: ["LetheStore"]),
+        .testTarget(name: "LetheStoreTests", dependencies: ["LetheStore"], exclude: ["Fixtures"]),
         .testTarget(name: "LetheLedgerTests", dependencies: ["LetheLedger"]),
         .testTarget(name: "LetheTests", dependencies: ["Lethe"]),
         .testTarget(name: "LetheCommandLineTests", dependencies: ["LetheCommandLine"]),

@@ -33,7 +33,7 @@ enum RecipeOptions {
         .option("gamma", value: "auto|x", help: "CGS threshold: auto (search) or a fixed value in (0, 1].", default: "auto"),
         .option("seed", value: "n", help: "Seed of PGU's shuffling and evaluation subsamples.", default: "0"),
         .option("max-epochs", value: "n", help: "Epoch budget per gamma trial.", default: "100"),
-        .option("gamma-trials", value: "n", help: "Trials of the automatic gamma search.", default: "6"),
+        .option("gamma-trials", value: "n", help: "Trials of the automatic gamma search (from the top of its grid).", default: "8"),
         .option("lr", value: "rate", help: "Learning rate of the first epoch.", default: "0.05"),
         .option("final-lr", value: "rate", help: "Learning rate reached at the last epoch.", default: "0.01"),
         .option("batch-size", value: "n", help: "Forget samples per step.", default: "128"),
@@ -46,7 +46,7 @@ enum RecipeOptions {
     static func parse(_ values: ParsedValues) throws(CommandLineError) -> UnlearningRecipe {
         var c = PGUConfiguration()
         let gamma: String = try values.option("gamma", default: "auto")
-        let trials: Int = try values.option("gamma-trials", default: 6)
+        let trials: Int = try values.option("gamma-trials", default: 8)
         if gamma == "auto" {
             c.gamma = .auto(low: 0.3, high: 0.99, maxTrials: trials)
         } else if let g = Double(gamma), g > 0, g <= 1 {

@@ -77,7 +77,7 @@ struct ForgetCommand: ParsableCommand {
                 "already_forgotten": .array(r.alreadyForgotten.map { .string($0) }),
                 "layers": .array(r.layers.map(layerJSON)),
                 "trials": .array(r.trials.map { t in .object([
-                    "gamma": .number(t.gamma), "epochs": .int(t.epochs), "outcome": .string(t.outcome.rawValue),
+                    "gamma": .number(t.gamma), "learning_rate_scale": .number(t.learningRateScale), "epochs": .int(t.epochs), "outcome": .string(t.outcome.rawValue),
                     "forget_accuracy": .number(t.forgetAccuracy), "held_out_accuracy": .number(t.heldOutAccuracy), "seconds": .number(t.seconds),
                 ]) }),
                 "metrics": .object(Dictionary(uniqueKeysWithValues: r.metrics.map { m in

@@ -25,6 +25,18 @@ func formatTime(_ seconds: Double) -> String {
     return f.string(from: Date(timeIntervalSince1970: seconds))
 }
 
+/// The `--threads` option shared by import and export.
+let threadsOption = OptionSpec.option("threads", value: "n", help: "Chunks encoded or decoded in parallel.", default: "1")
+
+/// The value of `--threads`, or the default.
+func threadCount(_ values: ParsedValues) throws(CommandLineError) -> Int {
+    // One thread by default: on the shared 2-core benchmark machine two lanes were not faster
+    // (BENCHMARKS.md); on an idle multi-core machine --threads 2 or more can help.
+    guard let n: Int = try values.option("threads") else { return 1 }
+    guard n >= 1, n <= 64 else { throw .usage("The value '\(n)' is invalid for '--threads': expected 1 to 64") }
+    return n
+}
+
 /// A progress bar on stderr for long transfers (nil under --json or for small totals).
 func progressBar(_ label: String, total: Int, context: CommandContext) -> ((Int, Int) -> Void)? {
     guard !context.json, total >= 256 << 20 else { return nil }
@@ -79,10 +91,11 @@ struct ImportCommand: ParsableCommand {
             .option("author", value: "name", help: "Author recorded (default: $USER)."),
             .option("dataset-digest", value: "hex", help: "Digest of the training dataset."),
             .flag("allow-nonfinite", help: "Accept NaN and infinite weights."),
+            threadsOption,
         ])
 
     let file: String, spec: String?, message: String, ref: String, parent: String?, noParent: Bool
-    let author: String?, datasetDigest: String?, allowNonfinite: Bool
+    let author: String?, datasetDigest: String?, allowNonfinite: Bool, threads: Int
 
     init(from values: ParsedValues) throws(CommandLineError) {
         file = try values.required("file")
@@ -94,12 +107,14 @@ struct ImportCommand: ParsableCommand {
         author = try values.option("author")
         datasetDigest = try values.option("dataset-digest")
         allowNonfinite = values.flag("allow-nonfinite")
+        threads = try threadCount(values)
         if noParent && parent != nil { throw .usage("--parent and --no-parent cannot be used together") }
         if !RefStore.isValidName(ref) { throw .usage("The value '\(ref)' is invalid for '--ref': expected a ref name (letters, digits, '.', '_', '-')") }
     }
 
     func run(_ context: CommandContext) throws {
         let store = try openStore(context)
+        store.threads = threads
         var specBytes: [UInt8]?
         if let spec {
             do { specBytes = try FileBytes.read(spec) } catch { throw StoreError.invalidInput("cannot read spec \(spec): \(error)") }
@@ -134,18 +149,21 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a version as a safetensors file.",
         arguments: [ArgumentSpec("revision", help: "A ref, version id or unique id prefix.")],
         options: [.option("output", short: "o", value: "file", help: "Output .safetensors file.", required: true),
-                  .flag("sync", help: "fsync the file before renaming it into place (survives power loss).")])
+                  .flag("sync", help: "fsync the file before renaming it into place (survives power loss)."),
+                  threadsOption])
 
-    let revision: String, output: String, sync: Bool
+    let revision: String, output: String, sync: Bool, threads: Int
     init(from values: ParsedValues) throws(CommandLineError) {
         revision = try values.required("revision")
         sync = values.flag("sync")
+        threads = try threadCount(values)
         guard let o: String = try values.option("output") else { throw .usage("Missing expected argument '--output <file>'") }
         output = o
     }
 
     func run(_ context: CommandContext) throws {
         let store = try openStore(context)
+        store.threads = threads
         let id = try store.resolve(revision)
         let total = try store.version(id).tensors.reduce(0) { $0 + $1.byteCount }
         let r = try store.exportSafetensors(id, to: output, sync: sync, progress: progressBar("exporting", total: total, context: context))

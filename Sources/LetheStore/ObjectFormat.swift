@@ -26,9 +26,10 @@ public enum Codec: UInt8, Sendable, CaseIterable {
 ///
 /// Layout (little-endian): magic `LETHEOBJ` (8) · format 1 (1) · kind (1) · codec (1) ·
 /// element size (1) · delta depth (1) · reserved zeros (3) · payload length (8) ·
-/// body length (8) · SHA-256 of the body (32) = 64 bytes, then the base id (32) for
-/// `deltaGrouped`. The body digest lets fsck pinpoint a damaged file even when a delta's
-/// base is the damaged one; the object id itself is checked after decoding.
+/// body length (8) · `BodyChecksum` of the body (8) · reserved zeros (24) = 64 bytes, then the
+/// base id (32) for `deltaGrouped`. The body checksum lets fsck pinpoint a damaged file even
+/// when a delta's base is the damaged one; the object id (SHA-256 of the payload) is checked
+/// after decoding on every read.
 public struct ObjectHeader: Sendable, Equatable {
     /// The magic bytes.
     public static let magic: [UInt8] = Array("LETHEOBJ".utf8)
@@ -51,10 +52,17 @@ public struct ObjectHeader: Sendable, Equatable {
     public var payloadLength: Int
     /// Body length.
     public var bodyLength: Int
-    /// SHA-256 of the body.
-    public var bodyDigest: Digest
+    /// `BodyChecksum` of the body.
+    public var bodyChecksum: UInt64
     /// The object this one is a delta against.
     public var base: ObjectID?
+
+    /// A header.
+    public init(kind: ObjectKind, codec: Codec, elementSize: Int, depth: Int, payloadLength: Int, bodyLength: Int,
+                bodyChecksum: UInt64, base: ObjectID?) {
+        self.kind = kind; self.codec = codec; self.elementSize = elementSize; self.depth = depth
+        self.payloadLength = payloadLength; self.bodyLength = bodyLength; self.bodyChecksum = bodyChecksum; self.base = base
+    }
 
     /// Bytes of this header.
     public var size: Int { ObjectHeader.fixedSize + (base == nil ? 0 : 32) }
@@ -74,7 +82,8 @@ public struct ObjectHeader: Sendable, Equatable {
         out += [1, kind.rawValue, codec.rawValue, UInt8(elementSize), UInt8(depth), 0, 0, 0]
         appendLE(&out, UInt64(payloadLength))
         appendLE(&out, UInt64(bodyLength))
-        out += bodyDigest.bytes
+        appendLE(&out, bodyChecksum)
+        out += [UInt8](repeating: 0, count: 24)
         if let base { out += base.digest.bytes }
         return out
     }
@@ -94,6 +103,7 @@ public struct ObjectHeader: Sendable, Equatable {
         }
         guard payload % UInt64(s) == 0 else { throw .corruptObject("\(what): payload is not whole elements") }
         guard body <= UInt64(Int.max / 2) else { throw .corruptObject("\(what): bad body length") }
+        guard b[40..<64].allSatisfy({ $0 == 0 }) else { throw .corruptObject("\(what): reserved bytes set") }
         var base: ObjectID?
         if codec == .deltaGrouped {
             guard b.count >= fixedSize + 32 else { throw .corruptObject("\(what): truncated header") }
@@ -104,7 +114,7 @@ public struct ObjectHeader: Sendable, Equatable {
             guard depth == 0 else { throw .corruptObject("\(what): bad delta depth \(depth)") }
         }
         return ObjectHeader(kind: kind, codec: codec, elementSize: s, depth: depth, payloadLength: Int(payload),
-                            bodyLength: Int(body), bodyDigest: Digest(bytes: Array(b[32..<64])), base: base)
+                            bodyLength: Int(body), bodyChecksum: readLE(b, 32), base: base)
     }
 }
 

@@ -44,7 +44,9 @@ public final class ObjectStore {
     /// Where encoded objects live.
     public let backend: any ObjectBackend
     /// How chunk codecs are chosen.
-    public var selection: CodecSelection = .sampled(sampleBytes: 1 << 20)
+    public var selection: CodecSelection = .sampled(sampleBytes: 256 << 10)
+    /// The zstd level of the whole-payload codec and of match-finding plane compression.
+    public let level: Int32
     private let compressor: ZstdCompressor
     private let entropyCompressor = ZstdCompressor(entropyOnly: true)
     private let decompressor = ZstdDecompressor()
@@ -55,6 +57,7 @@ public final class ObjectStore {
     /// A store over `backend`, compressing at zstd `level`.
     public init(backend: any ObjectBackend, level: Int32 = 3) {
         self.backend = backend
+        self.level = level
         compressor = ZstdCompressor(level: level)
     }
 
@@ -81,9 +84,11 @@ public final class ObjectStore {
         }
         let deltaBase = kind == .chunk && payload.count >= 64 ? try base() : nil
         let (codec, s, body, usedBase) = encode(payload, elementSize: kind == .chunk ? elementSize : 1, base: deltaBase)
-        let header = ObjectHeader(kind: kind, codec: codec, elementSize: s, depth: usedBase.map { $0.depth + 1 } ?? 0,
-                                  payloadLength: payload.count, bodyLength: body.count,
-                                  bodyDigest: SHA256.hash(body), base: usedBase?.id)
+        let checksum = BodyChecksum.compute(body)
+        let baseID: ObjectID? = usedBase?.id
+        let depth = usedBase.map { $0.depth + 1 } ?? 0
+        let header = ObjectHeader(kind: kind, codec: codec, elementSize: s, depth: depth, payloadLength: payload.count,
+                                  bodyLength: body.count, bodyChecksum: checksum, base: baseID)
         var bytes = header.serialized()
         bytes.reserveCapacity(bytes.count + body.count)
         bytes += body
@@ -344,7 +349,7 @@ public final class ObjectStore {
     }
 
     /// The stored bytes of `id` (header and body) after checking the length and that the
-    /// header is the one parsed. The body digest is left to fsck (`verifyStored`): every
+    /// header is the one parsed. The body checksum is left to fsck (`verifyStored`): every
     /// read re-hashes the decoded payload against the id, which catches any damage anyway.
     func readStored(_ id: ObjectID, _ h: ObjectHeader) throws(StoreError) -> [UInt8] {
         let bytes = try backend.get(id)
@@ -355,17 +360,15 @@ public final class ObjectStore {
         return bytes
     }
 
-    /// Checks that the stored file of `id` is intact (header, length, body digest) without decoding.
+    /// Checks that the stored file of `id` is intact (header, length, body checksum) without decoding.
     public func verifyStored(_ id: ObjectID) throws(StoreError) -> ObjectHeader {
         let bytes = try backend.get(id)
         let h = try ObjectHeader.parse(Array(bytes.prefix(ObjectHeader.maxSize)), what: id.hex)
         guard bytes.count == h.size + h.bodyLength else {
             throw .corruptObject("\(id.hex): stored \(bytes.count) bytes, header says \(h.size + h.bodyLength)")
         }
-        let digest = bytes.withUnsafeBytes { raw -> Digest in
-            let s = SHA256(); s.update(UnsafeRawBufferPointer(rebasing: raw[h.size...])); return s.finalize()
-        }
-        guard digest == h.bodyDigest else { throw .corruptObject("\(id.hex): body does not match its digest") }
+        let sum = bytes.withUnsafeBytes { BodyChecksum.compute(UnsafeRawBufferPointer(rebasing: $0[h.size...])) }
+        guard sum == h.bodyChecksum else { throw .corruptObject("\(id.hex): body does not match its checksum") }
         return h
     }
 

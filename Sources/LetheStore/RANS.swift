@@ -6,16 +6,17 @@ import Glibc
 ///
 /// Four interleaved 32-bit states sharing one stream of 16-bit words (Duda, "Asymmetric
 /// numeral systems", 2013; after Giesen's `rans_word`: state in [2¹⁶, 2³²), at most one
-/// word per symbol, so decoding renormalizes without branches), 14-bit probabilities. On the
+/// word per symbol, so decoding renormalizes without branches), 12-bit probabilities (so the
+/// decoding tables, 4 Ki entries, stay in L1 cache). On the
 /// exponent plane of float weights it lands within ~0.01 bit per symbol of the empirical
 /// entropy, where Huffman (what zstd uses for literals) loses ~0.05.
 ///
 /// Encoded layout: the number K of present symbols (`UInt16` LE), K × (symbol byte,
-/// frequency `UInt16` LE) in increasing symbol order (frequencies sum to 2¹⁴), four `UInt32`
+/// frequency `UInt16` LE) in increasing symbol order (frequencies sum to 2¹²), four `UInt32`
 /// initial decoder states, then the stream.
 enum RANS {
-    static let scaleBits: UInt32 = 14
-    static let total: UInt32 = 1 << 14
+    static let scaleBits: UInt32 = 12
+    static let total: UInt32 = 1 << 12
     static let lower: UInt32 = 1 << 16
     /// Fixed bytes besides the per-symbol entries: K and the four states.
     static let fixedBytes = 2 + 16
@@ -32,7 +33,7 @@ enum RANS {
         return c
     }
 
-    /// Frequencies summing to 2¹⁴, every present symbol at least 1.
+    /// Frequencies summing to 2¹², every present symbol at least 1.
     static func normalize(_ counts: [Int]) -> [UInt32] {
         let n = counts.reduce(0, +)
         guard n > 0 else { return [UInt32](repeating: 0, count: 256) }
@@ -67,34 +68,38 @@ enum RANS {
         let cap = 2 * n + 64
         var out = [UInt8](repeating: 0, count: cap)
         var pos = cap
-        // x / f in Double is exact enough: x < 2³², so the error (< 2⁻²⁰) never crosses an integer.
-        let freqD = freq.map { Double($0) }
+        // x / f by multiplying with m = ⌈2⁶⁴ / f⌉ and keeping the high word: exact for x < 2³²,
+        // f < 2¹² (the error x·(m − 2⁶⁴/f)/2⁶⁴ < 2⁻³² never crosses an integer). f = 1 is x itself.
+        let recip = freq.map { f -> UInt64 in f > 1 ? UInt64.max / UInt64(f) &+ 1 : 0 }
         var x: (UInt32, UInt32, UInt32, UInt32) = (lower, lower, lower, lower)
         out.withUnsafeMutableBufferPointer { o in
-            freq.withUnsafeBufferPointer { fp in freqD.withUnsafeBufferPointer { dp in start.withUnsafeBufferPointer { sp in
-                guard let ob = o.baseAddress else { return }
+            freq.withUnsafeBufferPointer { fp in recip.withUnsafeBufferPointer { rp in start.withUnsafeBufferPointer { sp in
+                guard let ob = o.baseAddress, let inBase = src.baseAddress else { return }
                 let raw = UnsafeMutableRawPointer(ob)
+                let input = inBase.assumingMemoryBound(to: UInt8.self)
                 @inline(__always) func put(_ state: inout UInt32, _ sym: Int) {
                     var v = state
                     let f = fp[sym]
-                    if UInt64(v) >= UInt64(f) << 18 {  // ((lower >> scaleBits) << 16) · f, which may be 2³²
+                    if UInt64(v) >= UInt64(f) << (32 - UInt64(scaleBits)) {  // ((lower >> scaleBits) << 16) · f, which may be 2³²
                         pos -= 2
                         raw.storeBytes(of: UInt16(truncatingIfNeeded: v).littleEndian, toByteOffset: pos, as: UInt16.self)
                         v >>= 16
                     }
-                    let q = UInt32(Double(v) / dp[sym])
+                    let q = f > 1 ? UInt32(truncatingIfNeeded: UInt64(v).multipliedFullWidth(by: rp[sym]).high) : v
                     state = (q << scaleBits) &+ (v &- q &* f) &+ sp[sym]
                 }
                 var i = n - 1
-                while i >= 0 {
-                    let sym = Int(src[i])
+                while i >= 0 && i & 3 != 3 {  // the tail past the last whole group of four
                     switch i & 3 {
-                    case 0: put(&x.0, sym)
-                    case 1: put(&x.1, sym)
-                    case 2: put(&x.2, sym)
-                    default: put(&x.3, sym)
+                    case 0: put(&x.0, Int(input[i]))
+                    case 1: put(&x.1, Int(input[i]))
+                    default: put(&x.2, Int(input[i]))
                     }
                     i -= 1
+                }
+                while i >= 3 {
+                    put(&x.3, Int(input[i])); put(&x.2, Int(input[i - 1])); put(&x.1, Int(input[i - 2])); put(&x.0, Int(input[i - 3]))
+                    i -= 4
                 }
             } } }
         }
@@ -157,18 +162,27 @@ enum RANS {
                 // Fast loop: each state reads at most one word per symbol, so 8 bytes of input
                 // always suffice for 4 symbols; renormalization is a select, not a branch.
                 let words = UnsafeRawPointer(input)
-                @inline(__always) func advance(_ x: inout UInt32, _ at: Int) {
+                @inline(__always) func decodeStep(_ x: inout UInt32, _ at: Int) {
                     let slot = Int(x & mask)
                     output[at] = sym[slot]
                     let e = step[slot]
                     x = (e >> 16) &* (x >> scaleBits) &+ (e & 0xFFFF)
-                    let w = UInt32(UInt16(littleEndian: words.loadUnaligned(fromByteOffset: pos, as: UInt16.self)))
-                    let need = x < lower
-                    x = need ? (x << 16 | w) : x
-                    pos += need ? 2 : 0
+                }
+                @inline(__always) func word(_ at: Int) -> UInt32 {
+                    UInt32(UInt16(littleEndian: words.loadUnaligned(fromByteOffset: at, as: UInt16.self)))
                 }
                 while i + 4 <= n && pos + 8 <= end {
-                    advance(&x0, i); advance(&x1, i + 1); advance(&x2, i + 2); advance(&x3, i + 3)
+                    // The four states decode independently; only then are the word offsets laid out
+                    // (a chain of cheap adds), so the loads and selects of the four run in parallel.
+                    decodeStep(&x0, i); decodeStep(&x1, i + 1); decodeStep(&x2, i + 2); decodeStep(&x3, i + 3)
+                    let n0 = x0 < lower ? 2 : 0, n1 = x1 < lower ? 2 : 0, n2 = x2 < lower ? 2 : 0, n3 = x3 < lower ? 2 : 0
+                    let p1 = pos + n0, p2 = p1 + n1, p3 = p2 + n2
+                    let w0 = word(pos), w1 = word(p1), w2 = word(p2), w3 = word(p3)
+                    x0 = n0 != 0 ? (x0 << 16 | w0) : x0
+                    x1 = n1 != 0 ? (x1 << 16 | w1) : x1
+                    x2 = n2 != 0 ? (x2 << 16 | w2) : x2
+                    x3 = n3 != 0 ? (x3 << 16 | w3) : x3
+                    pos = p3 + n3
                     i += 4
                 }
                 // Careful tail: one symbol at a time with bounds checks.

@@ -27,7 +27,7 @@ public struct FsckReport: Sendable, Equatable {
 extension Store {
     /// Checks every object and reference.
     ///
-    /// Full mode reads every object, checks its header, length and body digest (which pins
+    /// Full mode reads every object, checks its header, length and body checksum (which pins
     /// damage to the file that holds it), then decodes it and re-hashes the payload against
     /// the id. `quick` checks headers and references only. Every version that references a
     /// damaged or missing object (directly, or through a chunk's delta base) is reported, and

@@ -272,15 +272,41 @@ extension Store {
         try out.write(header)
         let total = order.reduce(0) { $0 + $1.byteCount }
         var done = 0
-        for t in order {
-            for (chunk, range) in zip(t.chunks, t.chunkRanges) {
-                let h = try objects.header(chunk)
-                guard h.payloadLength == range.count else {
-                    throw .corruptObject("\(chunk.hex): chunk of \(t.name) has \(h.payloadLength) bytes, expected \(range.count)")
+        let all = order.flatMap { t in zip(t.chunks, t.chunkRanges).map { (name: t.name, id: $0.0, range: $0.1) } }
+        let lanes = max(1, min(threads, all.count))
+        if lanes == 1 {
+            for c in all {
+                let h = try objects.header(c.id)
+                guard h.payloadLength == c.range.count else {
+                    throw .corruptObject("\(c.id.hex): chunk of \(c.name) has \(h.payloadLength) bytes, expected \(c.range.count)")
                 }
-                try objects.read(chunk, kind: .chunk) { (block) throws(StoreError) in try out.write(block) }
-                done += range.count
+                try objects.read(c.id, kind: .chunk) { (block) throws(StoreError) in try out.write(block) }
+                done += c.range.count
                 progress?(done, total)
+            }
+        } else {
+            // Decode (and verify) `lanes` chunks in parallel, write them in order.
+            let stores = laneStores(lanes)
+            var next = 0
+            while next < all.count {
+                let batch = Array(all[next..<min(all.count, next + lanes)])
+                var results = [Result<[UInt8], StoreError>](repeating: .failure(.io("not run")), count: batch.count)
+                results.withUnsafeMutableBufferPointer { res in
+                    parallelLanes(batch.count) { k in
+                        res[k] = Result { () throws(StoreError) -> [UInt8] in try stores[k].get(batch[k].id, kind: .chunk) }
+                    }
+                }
+                for (k, c) in batch.enumerated() {
+                    let payload = try results[k].get()
+                    guard payload.count == c.range.count else {
+                        throw .corruptObject("\(c.id.hex): chunk of \(c.name) has \(payload.count) bytes, expected \(c.range.count)")
+                    }
+                    try out.write(payload)
+                    done += payload.count
+                    progress?(done, total)
+                }
+                results = []
+                next += batch.count
             }
         }
         try out.commit(sync: sync)

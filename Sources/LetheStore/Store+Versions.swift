@@ -43,6 +43,18 @@ extension Store {
         }
         let lock = try self.lock(exclusive: false)
         defer { lock.unlock() }
+        do {
+            return try writeVersionData(parent: parent, p, changed: changed, removed: removed, bases: bases, spec: spec,
+                                        metadata: metadata, ref: ref)
+        } catch {
+            objects.backend.discardPending()  // nothing half-written stays behind
+            throw error
+        }
+    }
+
+    private func writeVersionData(parent: ObjectID?, _ p: Version?, changed: [NamedTensor], removed: [String], bases: [BasisInput]?,
+                                  spec: [UInt8]?, metadata: VersionMetadata,
+                                  ref: (name: String, reason: String)?) throws(StoreError) -> WriteResult {
         var stats = WriteStats()
         var tensors = (p?.tensors ?? []).filter { !removed.contains($0.name) }
         for t in changed {

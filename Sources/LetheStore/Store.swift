@@ -22,6 +22,17 @@ public final class Store {
     public let refs: RefStore
     /// Bytes per chunk for tensors written from now on.
     public var chunkBytes: Int = ChunkLayout.chunkBytes
+    /// Chunks encoded or decoded at once by import, export and version writes (one thread
+    /// each, `DispatchQueue.concurrentPerform`); 1 keeps everything on the calling thread.
+    public var threads: Int = 1
+    private var extraObjectStores: [ObjectStore] = []
+
+    /// `n` object stores for `n` threads: `objects` first, then workers sharing its backend and codec choice.
+    func laneStores(_ n: Int) -> [ObjectStore] {
+        while extraObjectStores.count < n - 1 { extraObjectStores.append(ObjectStore(backend: objects.backend, level: objects.level)) }
+        for w in extraObjectStores { w.selection = objects.selection }
+        return [objects] + extraObjectStores.prefix(max(0, n - 1))
+    }
 
     /// Seconds since the epoch (`clock_gettime(CLOCK_REALTIME)`).
     public static func now() -> Double {
@@ -158,24 +169,46 @@ public final class Store {
         let byteCount = shape.reduce(1, *) * dtype.byteSize
         let ranges = ChunkLayout.ranges(byteCount: byteCount, chunkBytes: chunkBytes)
         let compatible = parent.flatMap { p in p.dtype == dtype && p.shape == shape && p.chunkBytes == chunkBytes ? p : nil }
-        var buffer = [UInt8](repeating: 0, count: min(byteCount, chunkBytes))
+        let lanes = max(1, min(threads, ranges.count))
+        let stores = laneStores(lanes)
+        var buffers = (0..<lanes).map { _ in [UInt8](repeating: 0, count: min(byteCount, chunkBytes)) }
         var chunks: [ObjectID] = []
-        for (i, range) in ranges.enumerated() {
-            let r = try typed {
-                try buffer.withUnsafeMutableBytes { raw -> PutResult in
-                    let slice = UnsafeMutableRawBufferPointer(rebasing: raw[0..<range.count])
-                    try fill(range, slice)
-                    return try objects.put(kind: .chunk, payload: UnsafeRawBufferPointer(slice), elementSize: dtype.byteSize) { () throws(StoreError) -> DeltaBase? in
-                        guard let p = compatible, i < p.chunks.count else { return nil }
-                        // A damaged parent chunk only costs the delta, never the write.
-                        guard let payload = try? objects.get(p.chunks[i], kind: .chunk), payload.count == range.count,
-                              let h = try? objects.header(p.chunks[i]) else { return nil }
-                        return DeltaBase(id: p.chunks[i], payload: payload, depth: h.depth)
-                    }
+        var next = 0
+        while next < ranges.count {
+            let batch = Array(next..<min(ranges.count, next + lanes))
+            // Read in order on this thread, then encode the batch's chunks in parallel.
+            for (k, i) in batch.enumerated() {
+                try typed {
+                    try buffers[k].withUnsafeMutableBytes { raw in try fill(ranges[i], UnsafeMutableRawBufferPointer(rebasing: raw[0..<ranges[i].count])) }
                 }
             }
-            stats.add(r, payload: range.count, chunk: true)
-            chunks.append(r.id)
+            var results = [Result<PutResult, StoreError>](repeating: .failure(.io("not run")), count: batch.count)
+            buffers.withUnsafeBufferPointer { bufs in
+                results.withUnsafeMutableBufferPointer { out in
+                    let work = { (k: Int) in
+                        let i = batch[k], range = ranges[i], store = stores[k]
+                        out[k] = bufs[k].withUnsafeBytes { raw in
+                            Result { () throws(StoreError) -> PutResult in
+                                try store.put(kind: .chunk, payload: UnsafeRawBufferPointer(rebasing: raw[0..<range.count]),
+                                              elementSize: dtype.byteSize) { () throws(StoreError) -> DeltaBase? in
+                                    guard let p = compatible, i < p.chunks.count else { return nil }
+                                    // A damaged parent chunk only costs the delta, never the write.
+                                    guard let payload = try? store.get(p.chunks[i], kind: .chunk), payload.count == range.count,
+                                          let h = try? store.header(p.chunks[i]) else { return nil }
+                                    return DeltaBase(id: p.chunks[i], payload: payload, depth: h.depth)
+                                }
+                            }
+                        }
+                    }
+                    parallelLanes(batch.count, work)
+                }
+            }
+            for (k, i) in batch.enumerated() {
+                let r = try results[k].get()
+                stats.add(r, payload: ranges[i].count, chunk: true)
+                chunks.append(r.id)
+            }
+            next += batch.count
         }
         return StoredTensor(name: name, dtype: dtype, shape: shape, chunkBytes: chunkBytes, chunks: chunks)
     }

@@ -7,7 +7,8 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public enum GammaChoice: Sendable, Equatable, Codable {
         /// One γ for every layer (per-layer overrides still apply).
         case fixed(Double)
-        /// Search for the largest γ in [low, high] whose run meets the stopping rule without collapse.
+        /// Search for the largest γ in [low, high] whose run meets the stopping rule without collapse,
+        /// trying at most `maxTrials` values of `gammaGrid(low:high:)` from the top.
         case auto(low: Double, high: Double, maxTrials: Int)
     }
 
@@ -20,7 +21,7 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         case normalized
     }
 
-    public var gamma: GammaChoice = .auto(low: 0.3, high: 0.99, maxTrials: 6)
+    public var gamma: GammaChoice = .auto(low: 0.3, high: 0.99, maxTrials: 8)
     /// Per-layer γ overrides by layer name.
     public var layerGamma: [String: Double] = [:]
     public var rule: CoreSpaceRule = .singularValues
@@ -48,6 +49,18 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public var evaluationSubsample = 2000
     /// De-poisoning: epochs without improvement of held-out accuracy before stopping.
     public var patience = 3
+    /// Full per-epoch evaluations are skipped while the forget accuracy seen during the epoch's own
+    /// forward passes (free) is more than this above its target (held-out accuracy, or chance for a
+    /// class), except every `evaluationInterval` epochs for the collapse guard. Near the target every
+    /// epoch is evaluated, so the stopping rule sees exactly what it would with evaluations throughout.
+    public var evaluationWindow = 0.03
+    /// Longest run of epochs without a full evaluation.
+    public var evaluationInterval = 5
+    /// Auto γ skips candidates where less than this fraction of the forget gradient's norm survives
+    /// the projection (they cannot move the model within the budget).
+    public var minimumSurvival = 0.0
+    /// Auto γ: how often a collapsed trial is retried at the same γ with half the learning rate.
+    public var collapseRetries = 2
 
     /// The defaults of the paper and the reference code, with γ chosen automatically.
     public init() {}
@@ -68,6 +81,20 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         try check(loss.offset >= 0 && loss.offset < 1, "loss offset \(loss.offset) outside [0, 1)")
         try check(tolerance > 0, "tolerance must be positive")
         try check(evaluationSubsample >= 1, "evaluation subsample must be positive")
+    }
+
+    /// The auto search's candidates, descending: 1 − γ doubles from 1 − high until γ would fall
+    /// below `low`, which is tried last (0.99, 0.98, 0.96, 0.92, 0.84, 0.68, 0.36, 0.3 by default).
+    /// The spacing is geometric in 1 − γ because k/d responds most sharply to γ near 1.
+    public static func gammaGrid(low: Double, high: Double) -> [Double] {
+        var out: [Double] = []
+        var gap = 1 - high
+        while 1 - gap > low + 1e-12 {
+            out.append(1 - gap)
+            gap *= 2
+        }
+        out.append(low)
+        return out
     }
 
     /// Learning rate of epoch e (0-based): lr₀ · (lr_end / lr₀)^(e / (E − 1)).
@@ -101,6 +128,8 @@ public struct EpochRecord: Sendable, Codable, Equatable {
 /// One γ trial of a run.
 public struct TrialRecord: Sendable, Codable, Equatable {
     public var gamma: Double
+    /// Multiplier of the configured learning rates in this trial (halved after a collapse).
+    public var learningRateScale: Double
     public var epochs: Int
     public var forgetAccuracy: Double
     public var heldOutAccuracy: Double
@@ -232,15 +261,27 @@ public final class PGUEngine {
                                         limit: configuration.evaluationSubsample, seed: configuration.seed)
         let start = evaluation.measure(model)
 
-        // 3. Trials.
+        // 3. How much of the forget gradient survives the projection at each candidate γ.
+        let candidates: [Double]
+        switch configuration.gamma {
+        case .fixed(let g): candidates = [g]
+        case .auto(let low, let high, _): candidates = PGUConfiguration.gammaGrid(low: low, high: high)
+        }
+        let survival = try survivingGradient(layers: layers, retained: retained, forget: forget, gammas: candidates)
+        for (g, f) in zip(candidates, survival) {
+            progress?(String(format: "gamma %.4f: %.1f%% of the forget gradient survives the projection", g, 100 * f))
+        }
+        timings["survival"] = clock.lap()
+
+        // 4. Trials.
         var trials: [TrialRecord] = []
         var best: (gamma: Double, weights: [String: [Float]], record: TrialRecord)?
-        func attempt(_ gamma: Double, abandonEarly: Bool) throws(UnlearningError) -> TrialOutcome {
-            let (record, weights) = try trial(gamma: gamma, layers: layers, retained: retained, original: original,
+        func attempt(_ gamma: Double, abandonEarly: Bool, lrScale: Double = 1) throws(UnlearningError) -> TrialOutcome {
+            let (record, weights) = try trial(gamma: gamma, lrScale: lrScale, layers: layers, retained: retained, original: original,
                                               forget: forget, evaluation: evaluation, start: start, abandonEarly: abandonEarly)
             trials.append(record)
-            progress?(String(format: "gamma %.4f: %@ after %d epochs (forget %.2f%%, held-out %.2f%%, %.1fs)",
-                             gamma, record.outcome.rawValue as NSString, record.epochs, 100 * record.forgetAccuracy,
+            progress?(String(format: "gamma %.4f, lr x%.3g: %@ after %d epochs (forget %.2f%%, held-out %.2f%%, %.1fs)",
+                             gamma, lrScale, record.outcome.rawValue as NSString, record.epochs, 100 * record.forgetAccuracy,
                              100 * record.heldOutAccuracy, record.seconds))
             if record.outcome == .met, best == nil || gamma > (best?.gamma ?? 0) { best = (gamma, weights, record) }
             return record.outcome
@@ -249,14 +290,25 @@ public final class PGUEngine {
         case .fixed(let g):
             _ = try attempt(g, abandonEarly: false)
         case .auto(let low, let high, let maxTrials):
-            var lo = low, hi = high
-            for _ in 0..<maxTrials {
-                let mid = (lo + hi) / 2
-                switch try attempt(mid, abandonEarly: true) {
-                case .met, .collapsed: lo = mid
-                case .budgetExhausted, .abandoned: hi = mid
+            // Descending search: the first γ that meets the rule is the largest on the grid.
+            // Too-high γ fails cheaply (early abandonment). A collapse at a high γ comes from steps
+            // too long for the thin complement: the same γ is retried with half the learning rate
+            // (kept for lower γ too); when the retries also collapse, every lower γ would as well.
+            // Candidates where too little of the gradient survives cannot forget within the budget.
+            let viable = zip(candidates, survival).filter { $0.1 >= configuration.minimumSurvival }.map(\.0)
+            var lrScale = 1.0, retries = 0, tried = 0
+            search: for gamma in viable.isEmpty ? candidates : viable {
+                while tried < maxTrials {
+                    tried += 1
+                    switch try attempt(gamma, abandonEarly: true, lrScale: lrScale) {
+                    case .met: break search
+                    case .collapsed:
+                        guard retries < configuration.collapseRetries else { break search }
+                        retries += 1; lrScale /= 2
+                    case .budgetExhausted, .abandoned: continue search
+                    }
                 }
-                if hi - lo < 0.01 { break }
+                break
             }
         }
         timings["search"] = clock.lap()
@@ -307,12 +359,44 @@ public final class PGUEngine {
                          heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: end.heldOut, timings: timings)
     }
 
+    /// ‖P_γ(g)‖ / ‖g‖ over all projectable weights for each γ, where g is the PGU loss gradient
+    /// over the whole forget set at the current weights (the diagnostic behind the auto search).
+    private func survivingGradient(layers: [UnlearningLayer], retained: [String: LayerBasis], forget: LabeledSet,
+                                   gammas: [Double]) throws(UnlearningError) -> [Double] {
+        model.zeroGradients()
+        var start = 0
+        while start < forget.count {
+            let batch = forget.subset(Array(start..<min(forget.count, start + 256)))
+            start += 256
+            let z = model.forwardForUnlearning(batch.images, unfoldStride1: false, capture: nil)
+            let (_, dz) = configuration.loss.evaluate(logits: z, labels: batch.labels, depoison: configuration.mode == .depoison)
+            model.backwardForUnlearning(dz)
+        }
+        let grads = layers.map { l in Tensor<Float>(shape: [l.outputCount, l.inputDimension], scalars: model.withGradient(l.weightName) { Array($0) }) }
+        model.zeroGradients()
+        let total = grads.reduce(0.0) { $0 + pow($1.frobeniusNorm, 2) }
+        guard total > 0 else { return gammas.map { _ in 0 } }
+        var out: [Double] = []
+        for gamma in gammas {
+            var kept = 0.0
+            for (l, g) in zip(layers, grads) {
+                guard let basis = retained[l.name] else { continue }
+                let k = basis.coreRank(gamma: configuration.layerGamma[l.name] ?? gamma, rule: configuration.rule)
+                do { kept += pow(try GradientProjector(basis: basis, k: k).projected(g).frobeniusNorm, 2) } catch {
+                    throw .rejected("projector of layer \(l.name) failed: \(error)")
+                }
+            }
+            out.append((kept / total).squareRoot())
+        }
+        return out
+    }
+
     private func restore(_ weights: [String: [Float]]) {
         for (name, values) in weights { model.setParameterValues(name, values) }
     }
 
     /// One projected-SGD run at a given γ from the original weights.
-    private func trial(gamma: Double, layers: [UnlearningLayer], retained: [String: LayerBasis], original: [String: [Float]],
+    private func trial(gamma: Double, lrScale: Double, layers: [UnlearningLayer], retained: [String: LayerBasis], original: [String: [Float]],
                        forget: LabeledSet, evaluation: EvaluationSets, start: EvaluationSets.Measurement,
                        abandonEarly: Bool) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
         var clock = Stopwatch()
@@ -334,20 +418,22 @@ public final class PGUEngine {
         var previous = (weights: original, measurement: start)
         var bestDepoison = (weights: original, measurement: start)
         var sinceImprovement = 0
+        var lastEvaluated = -1
         var outcome = TrialOutcome.budgetExhausted
         var result = original
         var epochsRun = 0
 
         epochs: for epoch in 0..<config.maxEpochs {
-            let lr = Float(config.learningRate(epoch: epoch))
+            let lr = Float(config.learningRate(epoch: epoch) * lrScale)
             let order = rng.permutation(forget.count)
-            var lossSum = 0.0, batches = 0
+            var lossSum = 0.0, batches = 0, runningCorrect = 0
             var b = 0
             while b < order.count {
                 let batch = forget.subset(Array(order[b..<min(order.count, b + config.batchSize)]))
                 b += config.batchSize
                 model.zeroGradients()
                 let z = model.forwardForUnlearning(batch.images, unfoldStride1: false, capture: nil)
+                runningCorrect += EvaluationSets.correct(z, batch.labels)
                 let (loss, dz) = config.loss.evaluate(logits: z, labels: batch.labels, depoison: depoison)
                 lossSum += loss; batches += 1
                 model.backwardForUnlearning(dz)
@@ -374,6 +460,19 @@ public final class PGUEngine {
                 }
             }
             epochsRun = epoch + 1
+            // The forget accuracy seen during this epoch's forwards decides whether a full evaluation is due.
+            let running = Double(runningCorrect) / Double(max(forget.count, 1))
+            let target: Double
+            switch config.mode {
+            case .samples: target = previous.measurement.heldOut
+            case .wholeClass: target = evaluation.chance
+            case .depoison: target = 1
+            }
+            if running > target + config.evaluationWindow && epoch - lastEvaluated < config.evaluationInterval
+                && epoch < config.maxEpochs - 1 {
+                continue
+            }
+            lastEvaluated = epoch
             let m = evaluation.measure(model)
             history.append(EpochRecord(epoch: epoch + 1, learningRate: Double(lr), loss: lossSum / Double(max(batches, 1)),
                                        forgetAccuracy: m.forget, heldOutAccuracy: m.heldOut))
@@ -398,6 +497,14 @@ public final class PGUEngine {
             case .wholeClass:
                 if m.heldOut < start.heldOut - config.classMargin { outcome = .collapsed; result = current; break epochs }
                 if m.forget <= evaluation.chance { outcome = .met; result = current; break epochs }
+                let steps = (epoch + 1) * ((forget.count + config.batchSize - 1) / config.batchSize)
+                if abandonEarly && epoch >= 4 && steps >= 50 {
+                    let gap0 = start.forget - evaluation.chance, gap = m.forget - evaluation.chance
+                    let rate = (gap0 - gap) / Double(epoch + 1)
+                    if rate <= 0 || gap / rate > 1.5 * Double(config.maxEpochs - epoch - 1) {
+                        outcome = .abandoned; result = current; break epochs
+                    }
+                }
             case .depoison:
                 if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
                 if m.heldOut > bestDepoison.measurement.heldOut {
@@ -413,7 +520,7 @@ public final class PGUEngine {
         if config.mode == .depoison && outcome == .budgetExhausted { outcome = .met; result = bestDepoison.weights }
         restore(result)
         let final = evaluation.measure(model)
-        let record = TrialRecord(gamma: gamma, epochs: epochsRun, forgetAccuracy: final.forget, heldOutAccuracy: final.heldOut,
+        let record = TrialRecord(gamma: gamma, learningRateScale: lrScale, epochs: epochsRun, forgetAccuracy: final.forget, heldOutAccuracy: final.heldOut,
                                  seconds: clock.total, outcome: outcome, history: history)
         return (record, result)
     }
@@ -440,6 +547,20 @@ struct EvaluationSets {
         default: self.heldOut = heldOut.subsample(limit, seed: seed &+ 2)
         }
         self.chance = 1 / Double(max(Set(heldOut.labels + forget.labels).count, 1))
+    }
+
+    /// Correct argmax predictions in a batch of logits.
+    static func correct(_ z: Tensor<Float>, _ labels: [Int]) -> Int {
+        let c = z.shape[1]
+        var n = 0
+        z.scalars.withUnsafeBufferPointer { p in
+            for i in 0..<labels.count {
+                var best = 0
+                for j in 1..<c where p[i * c + j] > p[i * c + best] { best = j }
+                if best == labels[i] { n += 1 }
+            }
+        }
+        return n
     }
 
     func measure(_ model: any UnlearnableModel) -> Measurement {

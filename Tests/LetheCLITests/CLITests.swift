@@ -40,6 +40,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0)
         let obj = try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any]
         XCTAssertEqual(obj?["version"] as? String, "0.1.0")
+        XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(r.out)), against: "version.schema.json"), [])
     }
 
     func testRootHelpListsSubcommands() throws {

@@ -116,7 +116,7 @@ final class EngineStoryTests: XCTestCase {
     static let notThree: [Int] = digits.map { d in d.ids.indices.filter { d.labels[$0] != 3 }.map { d.ids[$0] } } ?? []
 
     /// Options that keep a PGU run on digits to about a second in a debug build.
-    static let fast = ["--gamma-trials", "3", "--collapse-margin", "0.03"]
+    static let fast = ["--collapse-margin", "0.03"]
 
     static func prepare(_ s: EngineStore) throws -> (trained: String, bases: String) {
         try s.expect(0, ["init", "--origin", "lethe.test/engine"])
@@ -147,10 +147,10 @@ final class EngineStoryTests: XCTestCase {
         // Three forget requests: samples, a whole class, samples.
         var versions: [String] = []
         let trainedVersion = try XCTUnwrap(str(train?["version"]))
-        for (n, args) in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "20",
+        for (n, args) in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "30",
                            "--reference", trainedVersion],
                           ["--class", "3", "--requester", "subject-2", "--max-epochs", "10"],
-                          ["--samples", try s.idFile("r3.txt", Array(Self.notThree[500..<530])), "--requester", "subject-3", "--max-epochs", "20"]].enumerated() {
+                          ["--samples", try s.idFile("r3.txt", Array(Self.notThree[500..<530])), "--requester", "subject-3", "--max-epochs", "30"]].enumerated() {
             let out = try s.expect(0, ["forget", "--ref", "prod", "--data", "digits"] + Self.fast + args + ["--json"]).out
             let f = try json(out, schema: "forget.schema.json")
             XCTAssertEqual(str(f["status"]), "applied")
@@ -346,7 +346,7 @@ final class EngineHostileInputTests: XCTestCase {
     func testRequestOverToleranceIsRecordedAsFailedAndTheRefStays() throws {
         let s = try EngineStore()
         let (_, bases) = try EngineStoryTests.prepare(s)
-        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "10", "--gamma-trials", "2",
+        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "10",
                            "--tolerance", "1e-30", "--json"])
         XCTAssertEqual(r.status, 1, r.err)
         let doc = try XCTUnwrap(JSONDoc.parse(r.out))
@@ -370,14 +370,14 @@ final class EngineRollbackTests: XCTestCase {
         let (_, bases) = try EngineStoryTests.prepare(s)
         let ids = EngineStoryTests.notThree
         try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--samples", try s.idFile("r1.txt", Array(ids[0..<30])),
-                         "--max-epochs", "20"] + EngineStoryTests.fast)
+                         "--max-epochs", "30"] + EngineStoryTests.fast)
         let audit0 = try XCTUnwrap(JSONDoc.parse(try s.expect(0, ["audit"]).out))
         guard case .array(let reqs0)? = audit0["requests"], let r1 = reqs0.first else { return XCTFail("no request") }
         // Every γ trial is in the signed record, with its outcome.
         guard case .array(let phases)? = r1["phases"] else { return XCTFail("no phases") }
         let trials = phases.compactMap { p -> String? in if case .string(let n)? = p["phase"], n.hasPrefix("trial ") { return n }; return nil }
         XCTAssertFalse(trials.isEmpty)
-        XCTAssertTrue(trials.allSatisfy { $0.range(of: #"^trial \d+: gamma 0\.\d{4} (met|collapsed|budget|abandoned) after \d+ epochs"#, options: .regularExpression) != nil }, "\(trials)")
+        XCTAssertTrue(trials.allSatisfy { $0.range(of: #"^trial \d+: gamma 0\.\d{4} lr x[0-9.]+ (met|collapsed|budget|abandoned) after \d+ epochs"#, options: .regularExpression) != nil }, "\(trials)")
 
         let r = try s.run(["rollback", "prod", bases, "--force", "--reason", "incident 42: R1's version misclassifies", "--json"])
         XCTAssertEqual(r.status, 0, r.err)
@@ -398,7 +398,7 @@ final class EngineRollbackTests: XCTestCase {
         XCTAssertEqual(try s.run(["verify"]).status, 0)
         // Back at the bases version nothing is forgotten any more: R1's samples can be forgotten again.
         let again = try s.expect(0, ["forget", "--ref", "prod", "--data", "digits", "--samples", s.root.appendingPathComponent("r1.txt").path,
-                                     "--max-epochs", "20", "--json"] + EngineStoryTests.fast).out
+                                     "--max-epochs", "30", "--json"] + EngineStoryTests.fast).out
         XCTAssertEqual(JSONDoc.parse(again)?["status"], .string("applied"))
     }
 

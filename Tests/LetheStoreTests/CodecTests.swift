@@ -117,7 +117,7 @@ final class CodecTests: XCTestCase {
         XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".hasPrefix("corrupt object: \(r.id.hex)"), "\($0)") }
         XCTAssertNoThrow(try store.get(r.id))
         // Streaming reads hand out blocks, then check the id: a flipped mantissa byte in a stored
-        // plane decodes fine but is caught by the hash; fsck's body digest pins it on the file.
+        // plane decodes fine but is caught by the hash; fsck's body checksum pins it on the file.
         var streamed: [UInt8] = []
         try store.read(r.id, kind: .chunk, blockBytes: 1000) { streamed += Array($0) }
         XCTAssertEqual(streamed, try store.get(r.id))
@@ -125,7 +125,7 @@ final class CodecTests: XCTestCase {
         bytes[ObjectHeader.fixedSize + 9 + 10] ^= 0x01  // plane 0 (stored raw), element 10
         backend.objects[r.id] = bytes
         XCTAssertThrowsError(try store.read(r.id, kind: .chunk) { _ in }) { XCTAssertTrue("\($0)".contains("content hashes to"), "\($0)") }
-        XCTAssertThrowsError(try store.verifyStored(r.id)) { XCTAssertTrue("\($0)".contains("does not match its digest"), "\($0)") }
+        XCTAssertThrowsError(try store.verifyStored(r.id)) { XCTAssertTrue("\($0)".contains("does not match its checksum"), "\($0)") }
         XCTAssertThrowsError(try store.get(ObjectID.compute(kind: .blob, payload: [1])) ) {
             XCTAssertEqual($0 as? StoreError, .missingObject(ObjectID.compute(kind: .blob, payload: [1]).hex))
         }
@@ -151,7 +151,7 @@ final class CodecTests: XCTestCase {
         let frame = big.withUnsafeBytes { ZstdCompressor(level: 1).compress($0) }
         XCTAssertLessThan(frame.count, 1 << 16)
         let h = ObjectHeader(kind: .blob, codec: .zstd, elementSize: 1, depth: 0, payloadLength: 4096,
-                             bodyLength: frame.count, bodyDigest: SHA256.hash(frame), base: nil)
+                             bodyLength: frame.count, bodyChecksum: BodyChecksum.compute(frame), base: nil)
         bytes = h.serialized() + frame
         backend.objects[r.id] = bytes
         XCTAssertThrowsError(try store.get(r.id)) { XCTAssertTrue("\($0)".contains("declares 67108864 bytes, expected 4096"), "\($0)") }

@@ -64,6 +64,7 @@ final class StoreTests: XCTestCase {
 
     func testMultiChunkImportDedupesUnchangedChunksAndStoresDeltas() throws {
         let s = try makeStore(chunkBytes: 64 << 10)
+        s.threads = 3  // batches of 3 chunks encoded and decoded in parallel
         let n = 300_000  // 1.2 MB: 19 chunks of 64 KiB
         var w = normalFloatBytes(n, seed: 11)
         let small = NamedTensor(name: "fc.bias", dtype: .f32, shape: [10], data: normalFloatBytes(10, seed: 12))
@@ -174,6 +175,7 @@ final class StoreTests: XCTestCase {
     /// fsck reports exactly those objects and the versions and refs they affect.
     func testFsckReportsExactlyTheFlippedObjectsAndAffectedVersions() throws {
         let s = try makeStore(chunkBytes: 8192)
+        s.threads = 2
         var w = normalFloatBytes(20_000, seed: 21)
         let bias = NamedTensor(name: "b", dtype: .f32, shape: [16], data: normalFloatBytes(16, seed: 22))
         var versions: [ObjectID] = []

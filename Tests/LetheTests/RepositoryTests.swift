@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import LetheLedger
 import LetheTensor
+import LetheUnlearning
 @testable import Lethe
 
 /// The engine's write ordering: a crash between the ledger commit and the store's ref move is
@@ -101,5 +102,25 @@ extension RepositoryTests {
         XCTAssertEqual(kinds.count, report.swept.count)
         XCTAssertTrue(kinds.contains("version"), "\(kinds)")
         XCTAssertTrue(try repo.ledger.verify().isValid)
+    }
+}
+
+extension RepositoryTests {
+    func testRecipeRecordedByAnOlderBuildDecodesWithTodaysDefaultsForNewFields() throws {
+        var recipe = UnlearningRecipe(configuration: PGUConfiguration(), splitSeed: 7, threads: 2)
+        recipe.configuration.maxEpochs = 17
+        let full = recipe.hyperparametersJSON()
+        XCTAssertEqual(try UnlearningRecipe.decode(full), recipe)
+        // Drop a configuration key, as a recipe written before that hyperparameter existed.
+        var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(full.utf8)) as? [String: Any])
+        var config = try XCTUnwrap(object["configuration"] as? [String: Any])
+        config.removeValue(forKey: "patience")
+        object["configuration"] = config
+        let old = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        let decoded = try UnlearningRecipe.decode(old)
+        XCTAssertEqual(decoded.configuration.maxEpochs, 17)
+        XCTAssertEqual(decoded.configuration.patience, PGUConfiguration().patience)
+        XCTAssertEqual(decoded.splitSeed, 7)
+        XCTAssertThrowsError(try UnlearningRecipe.decode("[1]"))
     }
 }

@@ -108,7 +108,11 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertLessThanOrEqual(result.trials.count, 4)
         let met = result.trials.filter { $0.outcome == .met }.map(\.gamma)
         XCTAssertEqual(result.gamma, met.max())
-        XCTAssertEqual(result.trials.first?.gamma ?? 0, 0.645, accuracy: 1e-12)
+        XCTAssertEqual(result.trials.first?.gamma ?? 0, 0.99, accuracy: 1e-12)
+        // Descending: every trial before the chosen one failed as "too high".
+        for t in result.trials.dropLast() { XCTAssertTrue(t.outcome == .abandoned || t.outcome == .budgetExhausted) }
+        XCTAssertEqual(PGUConfiguration.gammaGrid(low: 0.3, high: 0.99).map { ($0 * 100).rounded() / 100 },
+                       [0.99, 0.98, 0.96, 0.92, 0.84, 0.68, 0.36, 0.3])
     }
 }
 

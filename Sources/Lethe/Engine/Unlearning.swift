@@ -39,8 +39,21 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
     public var seedsJSON: String { "{\"held_out_split\":\(splitSeed),\"pgu\":\(configuration.seed)}" }
 
     /// Decodes a recipe recorded by `hyperparametersJSON()`.
+    ///
+    /// A recipe recorded by an older build lacks the hyperparameters added since; they take
+    /// today's defaults (a re-run then differs only if those defaults change the computation).
     public static func decode(_ text: String) throws(EngineError) -> UnlearningRecipe {
-        do { return try JSONDecoder().decode(UnlearningRecipe.self, from: Data(text.utf8)) } catch {
+        if let r = try? JSONDecoder().decode(UnlearningRecipe.self, from: Data(text.utf8)) { return r }
+        do {
+            let e = JSONEncoder()
+            guard var recorded = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  let defaults = try JSONSerialization.jsonObject(with: e.encode(PGUConfiguration())) as? [String: Any] else {
+                throw EngineError.invalid("recorded hyperparameters are not a JSON object")
+            }
+            let config = recorded["configuration"] as? [String: Any] ?? [:]
+            recorded["configuration"] = defaults.merging(config) { _, new in new }
+            return try JSONDecoder().decode(UnlearningRecipe.self, from: JSONSerialization.data(withJSONObject: recorded))
+        } catch {
             throw .invalid("recorded hyperparameters are not an engine recipe: \(error)")
         }
     }
@@ -186,7 +199,7 @@ extension Repository {
         }
         // Every γ trial, outcome included, is recorded as a phase (the ledger signs it with the outcome).
         for (i, t) in result.trials.enumerated() {
-            let phase = "trial \(i + 1): gamma " + String(format: "%.4f", t.gamma) + " \(t.outcome.rawValue) after \(t.epochs) epochs"
+            let phase = "trial \(i + 1): gamma " + String(format: "%.4f lr x%g", t.gamma, t.learningRateScale) + " \(t.outcome.rawValue) after \(t.epochs) epochs"
                 + String(format: " (forget %.4f, held-out %.4f)", t.forgetAccuracy, t.heldOutAccuracy)
             timings.append(PhaseTiming(phase: phase, seconds: t.seconds))
         }

@@ -19,7 +19,7 @@ func storeGenerate(out: String, bytes: Int, seed: UInt64) throws {
     }
     let header = Safetensors.headerJSON(for: layout, metadata: [("format", "pt")])
     guard let fh = FileHandle(forWritingAtPath: out) ?? {
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         return FileHandle(forWritingAtPath: out)
     }() else { throw StoreError.io("cannot create \(out)") }
     var len = UInt64(header.count)

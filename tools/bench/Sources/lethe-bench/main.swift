@@ -1,6 +1,7 @@
 // lethe-bench: side-by-side benchmarks; results go to BENCHMARKS.md.
 // Usage: lethe-bench matmul [--threads N] [--sizes 256,512,1024,2048]
 //        lethe-bench train [--threads N] [--batch-size 128] [--archs cnn,mlp] [--rounds 3]
+//        lethe-bench ledger [--requests 100000] [--batch 1000]
 //        lethe-bench store-gen --out FILE [--bytes N] [--seed S]      (synthetic normal float32 safetensors)
 //        lethe-bench store-codecs --file FILE [--limit BYTES]         (stored size per codec choice)
 // The store's import/export comparison with zstd runs from tools/bench/store.py.

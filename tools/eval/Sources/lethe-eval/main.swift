@@ -1,5 +1,10 @@
-// lethe-eval: experiments and the paper-style evaluation (EVALUATION.md).
-// Usage: lethe-eval probe --data digits --arch mlp --forget 100 [--gamma 0.5|auto] [--scaling plain|normalized]
+// lethe-eval: experiments behind the PGU issue and the paper-style evaluation.
+//
+//   lethe-eval pgu --data fashion-mnist --arch mlp [--epochs 15] [--seed 0] [--forget 1000 | --class 0 | --sequential 4x250]
+//                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
+//
+// Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
+// runs PGU from cached bases and prints one markdown table of measured figures.
 import Foundation
 import LetheNN
 import LetheTensor
@@ -10,41 +15,123 @@ func value(_ name: String) -> String? {
     guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
     return args[i + 1]
 }
+func flag(_ name: String) -> Bool { args.contains(name) }
 func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8) ?? Data()) }
+func now() -> Double { Date().timeIntervalSinceReferenceDate }
+func pct(_ v: Double?) -> String { v.map { String(format: "%.2f", 100 * $0) } ?? "no signal" }
+func f3(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
 
-BLASThreads.set(Int(value("--threads") ?? "2") ?? 2)
+let threads = Int(value("--threads") ?? "2") ?? 2
+BLASThreads.set(threads)
 let data = value("--data") ?? "digits"
 let arch = value("--arch") ?? "mlp"
 let epochs = Int(value("--epochs") ?? "15") ?? 15
-let forgetCount = Int(value("--forget") ?? "100") ?? 100
 let seed = UInt64(value("--seed") ?? "0") ?? 0
+let cacheDir = value("--cache") ?? ".build/eval-cache"
+try? FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
 
 let splits = try DatasetLoader.load(data)
 let (valSet, testSet) = splits.test.stratifiedSplit(fraction: 0.5, seed: 7)
 var spec = ModelSpec(arch: arch)
 if data == "digits" && arch == "mlp" { spec.hidden = [64, 32] }
-let model = try Model(spec: spec, inputShape: splits.train.sampleShape, classes: splits.train.classCount, seed: seed)
-var t0 = Date()
-_ = try Training.train(model, on: splits.train, config: TrainingConfig(epochs: epochs, batchSize: 128, learningRate: 0.05,
-                                                                      schedule: .cosine(totalEpochs: epochs, minimum: 0), seed: seed))
-log("trained \(arch) on \(data) in \(String(format: "%.1f", Date().timeIntervalSince(t0)))s: test \(try Training.evaluate(model, on: testSet).accuracy)")
-t0 = Date()
-let bases = try PGUEngine.computeBases(model: model, images: splits.train.images)
-log("bases in \(String(format: "%.1f", Date().timeIntervalSince(t0)))s")
+let trainConfig = TrainingConfig(epochs: epochs, batchSize: 128, learningRate: 0.05,
+                                 schedule: .cosine(totalEpochs: epochs, minimum: 0), seed: seed)
+
+/// Trains on `set` or loads the weights cached under `key` (the training time is cached too).
+@MainActor func trained(_ set: Dataset, key: String) throws -> (Model, Double) {
+    let model = try Model(spec: spec, inputShape: set.sampleShape, classes: splits.train.classCount, seed: seed)
+    let path = "\(cacheDir)/\(data)-\(arch)-e\(epochs)-s\(seed)-\(key)-t\(threads).safetensors"
+    if let (header, tensors) = try? Safetensors.read(path: path) {
+        try model.load(stateDict: tensors)
+        let seconds = header.metadata?.first { $0.0 == "seconds" }.flatMap { Double($0.1) } ?? .nan
+        return (model, seconds)
+    }
+    let t0 = now()
+    _ = try Training.train(model, on: set, config: trainConfig)
+    let seconds = now() - t0
+    try FileBytes.writeAtomically(Safetensors.encode(model.stateDict(), metadata: [("seconds", String(seconds))]), to: path)
+    return (model, seconds)
+}
+
+// Forget requests: one set, a whole class, or a sequence of random sets.
 var rng = SeededGenerator(seed: seed &+ 99)
-let forgetIdx = Array(rng.permutation(splits.train.count).prefix(forgetCount)).sorted()
-let forget = splits.train.subset(forgetIdx)
+let order = rng.permutation(splits.train.count)
+var requests: [[Int]] = []
+var mode = UnlearningMode.samples
+if let c = value("--class").flatMap(Int.init) {
+    mode = .wholeClass(c)
+    requests = [splits.train.labels.indices.filter { splits.train.labels[$0] == Int32(c) }]
+} else if let seq = value("--sequential") {
+    let parts = seq.split(separator: "x").compactMap { Int($0) }
+    let (n, size) = (parts.first ?? 4, parts.last ?? 250)
+    requests = (0..<n).map { Array(order[($0 * size)..<(($0 + 1) * size)]).sorted() }
+} else {
+    requests = [Array(order.prefix(Int(value("--forget") ?? "1000") ?? 1000)).sorted()]
+}
+
+let (original, trainSeconds) = try trained(splits.train, key: "full")
+log("original \(arch) on \(data): \(String(format: "%.1f", trainSeconds))s training")
+var t0 = now()
+var bases = Dictionary(uniqueKeysWithValues: try PGUEngine.computeBases(model: original, images: splits.train.images).map { ($0.layer, $0) })
+let basesSeconds = now() - t0
+log("bases: \(String(format: "%.1f", basesSeconds))s (one training epoch ≈ \(String(format: "%.1f", trainSeconds / Double(epochs)))s)")
+
 var config = PGUConfiguration()
+config.mode = mode
+config.seed = seed
 if let g = value("--gamma"), let v = Double(g) { config.gamma = .fixed(v) }
 if let s = value("--scaling"), let v = PGUConfiguration.StepScaling(rawValue: s) { config.stepScaling = v }
-if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
 if let m = value("--max-epochs").flatMap(Int.init) { config.maxEpochs = m }
-let engine = PGUEngine(model: model, configuration: config)
-engine.progress = { log($0) }
-let result = try engine.run(bases: Dictionary(uniqueKeysWithValues: bases.map { ($0.layer, $0) }),
-                            forget: LabeledSet(forget), heldOut: LabeledSet(valSet))
-log("status \(result.status) gamma \(result.gamma ?? -1) maxRho \(result.maxRho)")
-log("forget \(result.forgetAccuracyBefore) -> \(result.forgetAccuracyAfter); held-out \(result.heldOutAccuracyBefore) -> \(result.heldOutAccuracyAfter)")
-for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(l.rho) |dW| \(l.updateNorm)") }
-for t in result.trials { log("  trial gamma \(t.gamma) \(t.outcome) epochs \(t.epochs) \(String(format: "%.1f", t.seconds))s") }
-log("timings \(result.timings)")
+if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
+
+print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+var forgotten = Set<Int>()
+for (step, request) in requests.enumerated() {
+    forgotten.formUnion(request)
+    let retainIdx = (0..<splits.train.count).filter { !forgotten.contains($0) }
+    let retain = splits.train.subset(retainIdx)
+    var sampleRng = SeededGenerator(seed: seed &+ 5)
+    let retainSample = retain.subset(Array(sampleRng.permutation(retain.count).prefix(5000)).sorted())
+    let forgetAll = splits.train.subset(forgotten.sorted())
+    let evaluator = UnlearningEvaluator(forget: forgetAll, retainSample: retainSample, validation: valSet, test: testSet)
+    if step == 0 {
+        let m = try evaluator.measure(original)
+        print("| 0 | Original | \(pct(m.forgetAccuracy)) | \(pct(m.retainAccuracy)) | \(pct(m.validationAccuracy)) | \(pct(m.testAccuracy)) | \(pct(m.entropyMIA)) | \(f3(m.lossMIAAUC)) | — | — | — | \(String(format: "%.1f", trainSeconds)) |")
+    }
+    let (retrained, retrainSeconds) = try trained(retain, key: "retrain-\(data)-\(forgotten.count)-\(SHA256Key.of(forgotten.sorted()))")
+    let r = try evaluator.measure(retrained)
+    print("| \(step + 1) | Retrain | \(pct(r.forgetAccuracy)) | \(pct(r.retainAccuracy)) | \(pct(r.validationAccuracy)) | \(pct(r.testAccuracy)) | \(pct(r.entropyMIA)) | \(f3(r.lossMIAAUC)) | 0 | — | — | \(String(format: "%.1f", retrainSeconds)) |")
+    let engine = PGUEngine(model: original, configuration: config)
+    engine.progress = { log("  " + $0) }
+    t0 = now()
+    let result = try engine.run(bases: bases, forget: LabeledSet(splits.train.subset(request)), heldOut: LabeledSet(valSet))
+    let pguSeconds = now() - t0
+    let p = try evaluator.measure(original, reference: retrained)
+    let status = result.status == .applied ? "" : " (\(result.status))"
+    print("| \(step + 1) | PGU\(status) | \(pct(p.forgetAccuracy)) | \(pct(p.retainAccuracy)) | \(pct(p.validationAccuracy)) | \(pct(p.testAccuracy)) | \(pct(p.entropyMIA)) | \(f3(p.lossMIAAUC)) | \(f3(p.jsToReference)) | \(String(format: "%.1e", result.maxRho)) | \(f3(result.gamma)) | \(String(format: "%.1f", pguSeconds)) |")
+    log("  PGU timings: " + result.timings.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))s" }.joined(separator: ", ")
+        + "; speed-up vs retrain \(String(format: "%.1f", retrainSeconds / pguSeconds))x")
+    for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho))") }
+    if case .applied = result.status {
+        bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
+    }
+    if case .wholeClass(let c) = mode {
+        let testOf = try Training.evaluate(original, on: testSet)
+        var cc = 0, cn = 0, oc = 0, on = 0
+        for i in 0..<testSet.count {
+            let correct = testOf.predictions[i] == testSet.labels[i]
+            if testSet.labels[i] == Int32(c) { cn += 1; if correct { cc += 1 } } else { on += 1; if correct { oc += 1 } }
+        }
+        print("\nclass \(c): PGU test accuracy on the class \(pct(Double(cc) / Double(cn))), on the other classes \(pct(Double(oc) / Double(on)))")
+    }
+}
+
+/// A short stable key for a set of sample indices (cache file names).
+enum SHA256Key {
+    static func of(_ ids: [Int]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for i in ids { h = (h ^ UInt64(i)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+}

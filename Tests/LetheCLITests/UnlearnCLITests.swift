@@ -1,0 +1,50 @@
+import Foundation
+import XCTest
+
+/// Validates command output against schema/*.schema.json.
+let schemaValidator = LedgerSchemaValidator(directory: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schema"))
+
+/// `lethe train` + `lethe unlearn` on digits, through the real binary.
+final class UnlearnCLITests: XCTestCase {
+    func testUnlearnClassOnDigitsAndBadInput() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-unlearn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("m.safetensors").path
+        let out = dir.appendingPathComponent("m2.safetensors").path
+        let train = try runLethe(["train", "--arch", "mlp", "--data", "digits", "--epochs", "20", "-o", model])
+        XCTAssertEqual(train.status, 0, train.err)
+
+        let r = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "-o", out, "--json"])
+        XCTAssertEqual(r.status, 0, r.err)
+        XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(r.out)), against: "unlearn.schema.json"), [])
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["method"] as? String, "pgu")
+        XCTAssertLessThanOrEqual(try XCTUnwrap(obj["max_rho"] as? Double), 1e-5)
+        let metrics = try XCTUnwrap(obj["metrics"] as? [[String: Any]])
+        let forget = try XCTUnwrap(metrics.first { $0["name"] as? String == "forget accuracy" })
+        XCTAssertLessThanOrEqual(try XCTUnwrap(forget["after"] as? Double), 0.15, "class 3 forgotten (chance is 0.1)")
+        XCTAssertGreaterThan(try XCTUnwrap(forget["before"] as? Double), 0.9)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out))
+
+        // Usage errors exit 64, failures exit 1; nothing is written.
+        let both = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--samples", "x", "-o", out + "x"])
+        XCTAssertEqual(both.status, 64)
+        XCTAssertEqual(both.err.split(separator: "\n").first, "Error: Give exactly one of --samples FILE or --class C")
+        let gamma = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--gamma", "1.5", "-o", out + "x"])
+        XCTAssertEqual(gamma.status, 64)
+        XCTAssertEqual(gamma.err.split(separator: "\n").first, "Error: The value '1.5' is invalid for '--gamma': expected auto or a number in (0, 1]")
+        let ids = dir.appendingPathComponent("ids.txt").path
+        try "5000\n".write(toFile: ids, atomically: true, encoding: .utf8)
+        let unknown = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", ids, "-o", out + "x", "--json"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertEqual(try schemaValidator.validate(try XCTUnwrap(JSONDoc.parse(unknown.out)), against: "error.schema.json"), [])
+        XCTAssertEqual(unknown.err, "Error: sample ids not in the training split of digits: 5000\n")
+        try "7\n7\n".write(toFile: ids, atomically: true, encoding: .utf8)
+        let dup = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", ids, "-o", out + "x"])
+        XCTAssertEqual(dup.status, 1)
+        XCTAssertTrue(dup.err.hasSuffix("ids.txt:2: sample id 7 is listed twice\n"), dup.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "x"))
+    }
+}
