@@ -82,7 +82,7 @@ public final class BasicBlock: Layer {
         let n = dy.count
         let dsum = withPointer(dy) { pdy in
             withPointer(output) { py in
-                Tensor<Float>.filled(shape: dy.shape) { pd in for i in 0..<n { pd[i] = py[i] > 0 ? pdy[i] : 0 } }
+                Tensor<Float>.filled(shape: dy.shape) { pd in for i in 0..<n { let d = pdy[i], y = py[i]; pd[i] = y > 0 ? d : 0 } }
             }
         }
         var dx = conv1.backward(bn1.backward(relu1.backward(conv2.backward(bn2.backward(dsum)))))

@@ -93,19 +93,24 @@ public final class Conv2d: Layer {
                 rows.withUnsafeBufferPointer { capture(projectableIndex, $0, n * p) }
             }
         }
-        if scratch.count < n * p * co { scratch = [Float](repeating: 0, count: n * p * co) }
+        // GEMM and transpose a few images at a time so the (rows, C_out) block stays in cache.
+        let chunk = Conv2d.chunkImages(n: n, perImage: p * max(co, k))
+        if scratch.count < chunk * p * co { scratch = [Float](repeating: 0, count: chunk * p * co) }
         let biasValue = bias?.value
         return rows.withUnsafeBufferPointer { r in
             scratch.withUnsafeMutableBufferPointer { s in
                 withPointer(weight.value) { pw in
-                    guard let pr = r.baseAddress, let ps = s.baseAddress else { return Tensor(zeros: [n, co, g.outHeight, g.outWidth]) }
-                    // (N·P, K) x (K, C_out) -> (N·P, C_out)
-                    sgemm(transA: false, transB: true, m: n * p, n: co, k: k, a: pr, lda: k, b: pw, ldb: k,
-                          beta: 0, c: ps, ldc: co)
-                    return Tensor<Float>.filled(shape: [n, co, g.outHeight, g.outWidth]) { py in
-                        Parallel.chunks(n, costPerItem: p * co) { images in
-                            for img in images {
-                                transposeAdd(ps + img * p * co, rows: p, cols: co, into: py + img * co * p, bias: biasValue)
+                    Tensor<Float>.filled(shape: [n, co, g.outHeight, g.outWidth]) { py in
+                        guard let pr = r.baseAddress, let ps = s.baseAddress else { return }
+                        for start in Swift.stride(from: 0, to: n, by: chunk) {
+                            let cn = min(chunk, n - start)
+                            // (cn·P, K) x (K, C_out) -> (cn·P, C_out)
+                            sgemm(transA: false, transB: true, m: cn * p, n: co, k: k, a: pr + start * p * k, lda: k,
+                                  b: pw, ldb: k, beta: 0, c: ps, ldc: co)
+                            Parallel.chunks(cn, costPerItem: p * co) { images in
+                                for img in images {
+                                    transposeAdd(ps + img * p * co, rows: p, cols: co, into: py + (start + img) * co * p, bias: biasValue)
+                                }
                             }
                         }
                     }
@@ -114,13 +119,19 @@ public final class Conv2d: Layer {
         }
     }
 
+    /// Images per block so one block of patch-row work (`perImage` scalars each) is about 1 MiB.
+    static func chunkImages(n: Int, perImage: Int) -> Int { max(1, min(n, (1 << 18) / max(perImage, 1))) }
+
     /// Backward pass: adds parameter gradients and returns dL/dx for the last forward input.
     public func backward(_ dy: Tensor<Float>) -> Tensor<Float> {
         guard let g = geometry else { preconditionFailure("Conv2d.backward before forward") }
         let n = batch, p = g.positions, k = g.patchSize, co = outChannels
         precondition(dy.shape == [n, co, g.outHeight, g.outWidth], "Conv2d dy \(dy.shape) does not match its forward")
         if scratch.count < n * p * co { scratch = [Float](repeating: 0, count: n * p * co) }
-        if computesInputGradient && dRows.count != n * p * k { dRows = [Float](repeating: 0, count: n * p * k) }
+        let chunk = Conv2d.chunkImages(n: n, perImage: p * k)
+        if computesInputGradient && dRows.count < chunk * p * k { dRows = [Float](repeating: 0, count: chunk * p * k) }
+        var dx = computesInputGradient ? Tensor<Float>.zeroed([n, g.channels, g.height, g.width]) : Tensor<Float>.zeroed([0])
+        let imageSize = g.channels * g.height * g.width
         withPointer(dy) { pdy in
             scratch.withUnsafeMutableBufferPointer { s in
                 guard let ps = s.baseAddress else { return }
@@ -129,11 +140,13 @@ public final class Conv2d: Layer {
                     for img in images { transposeAdd(pdy + img * co * p, rows: co, cols: p, into: ps + img * p * co, bias: nil) }
                 }
                 if let bias {
+                    // db = column sums of the dY rows: one vectorizable add of C_out lanes per row.
                     withMutablePointer(&bias.grad) { pdb in
-                        for c in 0..<co {
-                            var acc: Float = 0
-                            for img in 0..<n { let src = pdy + (img * co + c) * p; for i in 0..<p { acc += src[i] } }
-                            pdb[c] += acc
+                        var acc = [Float](repeating: 0, count: co)
+                        acc.withUnsafeMutableBufferPointer { a in
+                            guard let pa = a.baseAddress else { return }
+                            for r in 0..<(n * p) { let row = ps + r * co; for c in 0..<co { pa[c] += row[c] } }
+                            for c in 0..<co { pdb[c] += pa[c] }
                         }
                     }
                 }
@@ -148,30 +161,37 @@ public final class Conv2d: Layer {
                 if computesInputGradient {
                     withPointer(weight.value) { pw in
                         dRows.withUnsafeMutableBufferPointer { d in
-                            guard let pd = d.baseAddress else { return }
-                            // dR (N·P, K) = dY (N·P, C_out) · W (C_out, K)
-                            sgemm(transA: false, transB: false, m: n * p, n: k, k: co, a: ps, lda: co, b: pw, ldb: k,
-                                  beta: 0, c: pd, ldc: k)
+                            withMutablePointer(&dx) { pdx in
+                                guard let pd = d.baseAddress else { return }
+                                // Per block of images: dR (cn·P, K) = dY (cn·P, C_out) · W (C_out, K), then fold into dx.
+                                for start in Swift.stride(from: 0, to: n, by: chunk) {
+                                    let cn = min(chunk, n - start)
+                                    sgemm(transA: false, transB: false, m: cn * p, n: k, k: co, a: ps + start * p * co, lda: co,
+                                          b: pw, ldb: k, beta: 0, c: pd, ldc: k)
+                                    PatchKernels.col2im(g, batch: cn, input: pd, output: pdx + start * imageSize)
+                                }
+                            }
                         }
                     }
                 }
-            }
-        }
-        guard computesInputGradient else { return Tensor(zeros: [0]) }
-        var dx = Tensor<Float>.zeroed([n, g.channels, g.height, g.width])
-        dRows.withUnsafeBufferPointer { d in
-            withMutablePointer(&dx) { pdx in
-                guard let pd = d.baseAddress else { return }
-                PatchKernels.col2im(g, batch: n, input: pd, output: pdx)
             }
         }
         return dx
     }
 }
 
-/// dst (cols, rows) = srcᵀ (+ bias per dst row), blocked for cache.
+/// dst (cols, rows) = srcᵀ (+ bias[j] on dst row j), blocked for cache; the bias is added during the copy.
 @inline(__always)
 func transposeAdd(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>, bias: Tensor<Float>?) {
+    if let bias {
+        withPointer(bias) { pb in transposeBlocks(src, rows: rows, cols: cols, into: dst, bias: pb) }
+    } else {
+        transposeBlocks(src, rows: rows, cols: cols, into: dst, bias: nil)
+    }
+}
+
+@inline(__always)
+func transposeBlocks(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?) {
     let block = 32
     var i0 = 0
     while i0 < rows {
@@ -179,20 +199,37 @@ func transposeAdd(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: U
         var j0 = 0
         while j0 < cols {
             let j1 = min(j0 + block, cols)
+            // 4×4 register transposes for the bulk of the block, scalar edges.
+            let i4 = i0 + (i1 - i0) / 4 * 4, j4 = j0 + (j1 - j0) / 4 * 4
+            var i = i0
+            while i < i4 {
+                var j = j0
+                while j < j4 {
+                    let r0 = UnsafeRawPointer(src + i * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let r1 = UnsafeRawPointer(src + (i + 1) * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let r2 = UnsafeRawPointer(src + (i + 2) * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    let r3 = UnsafeRawPointer(src + (i + 3) * cols + j).loadUnaligned(as: SIMD4<Float>.self)
+                    var c0 = SIMD4(r0[0], r1[0], r2[0], r3[0]), c1 = SIMD4(r0[1], r1[1], r2[1], r3[1])
+                    var c2 = SIMD4(r0[2], r1[2], r2[2], r3[2]), c3 = SIMD4(r0[3], r1[3], r2[3], r3[3])
+                    if let bias {
+                        c0 += bias[j]; c1 += bias[j + 1]; c2 += bias[j + 2]; c3 += bias[j + 3]
+                    }
+                    UnsafeMutableRawPointer(dst + j * rows + i).storeBytes(of: c0, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(dst + (j + 1) * rows + i).storeBytes(of: c1, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(dst + (j + 2) * rows + i).storeBytes(of: c2, as: SIMD4<Float>.self)
+                    UnsafeMutableRawPointer(dst + (j + 3) * rows + i).storeBytes(of: c3, as: SIMD4<Float>.self)
+                    j += 4
+                }
+                i += 4
+            }
             for j in j0..<j1 {
                 let d = dst + j * rows
-                for i in i0..<i1 { d[i] = src[i * cols + j] }
+                let b = bias?[j] ?? 0
+                let iStart = j < j4 ? i4 : i0
+                for i in iStart..<i1 { d[i] = src[i * cols + j] + b }
             }
             j0 = j1
         }
         i0 = i1
-    }
-    if let bias {
-        withPointer(bias) { pb in
-            for j in 0..<cols {
-                let d = dst + j * rows, b = pb[j]
-                for i in 0..<rows { d[i] += b }
-            }
-        }
     }
 }

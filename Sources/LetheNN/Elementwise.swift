@@ -30,7 +30,7 @@ public final class ReLU: Layer {
         return withPointer(dy) { pdy in
             withPointer(output) { py in
                 Tensor<Float>.filled(shape: dy.shape) { pdx in
-                    Parallel.chunks(n) { r in for i in r { pdx[i] = py[i] > 0 ? pdy[i] : 0 } }
+                    Parallel.chunks(n) { r in for i in r { let d = pdy[i], y = py[i]; pdx[i] = y > 0 ? d : 0 } }
                 }
             }
         }

@@ -22,7 +22,17 @@ enum PatchKernels {
                 for ox in 0..<ow {
                     let x0 = ox * g.strideW - g.padW
                     var row = output + ((b * oh + oy) * ow + ox) * ps
-                    if interior(g, y0, x0) {
+                    if kh == 3 && kw == 3 && interior(g, y0, x0) {
+                        // 3×3 windows, unrolled: nine loads and stores per channel.
+                        var src = img + y0 * w + x0
+                        for _ in 0..<c {
+                            let l1 = src + w, l2 = src + 2 * w
+                            row[0] = src[0]; row[1] = src[1]; row[2] = src[2]
+                            row[3] = l1[0]; row[4] = l1[1]; row[5] = l1[2]
+                            row[6] = l2[0]; row[7] = l2[1]; row[8] = l2[2]
+                            row += 9; src += h * w
+                        }
+                    } else if interior(g, y0, x0) {
                         var src = img + y0 * w + x0
                         for _ in 0..<c {
                             var line = src
@@ -66,7 +76,16 @@ enum PatchKernels {
                 for ox in 0..<ow {
                     let x0 = ox * g.strideW - g.padW
                     var row = input + ((b * oh + oy) * ow + ox) * ps
-                    if interior(g, y0, x0) {
+                    if kh == 3 && kw == 3 && interior(g, y0, x0) {
+                        var dst = img + y0 * w + x0
+                        for _ in 0..<c {
+                            let l1 = dst + w, l2 = dst + 2 * w
+                            dst[0] += row[0]; dst[1] += row[1]; dst[2] += row[2]
+                            l1[0] += row[3]; l1[1] += row[4]; l1[2] += row[5]
+                            l2[0] += row[6]; l2[1] += row[7]; l2[2] += row[8]
+                            row += 9; dst += h * w
+                        }
+                    } else if interior(g, y0, x0) {
                         var dst = img + y0 * w + x0
                         for _ in 0..<c {
                             var line = dst

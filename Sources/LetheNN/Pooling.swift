@@ -2,7 +2,8 @@ import LetheTensor
 
 /// `nn.MaxPool2d(kernel, stride)` without padding: (N, C, H, W) → (N, C, OH, OW).
 ///
-/// Forward records the flat input index of each window's maximum (first one on ties, as PyTorch);
+/// Forward records the flat input index of each window's maximum (first one on ties, as PyTorch;
+/// NaN propagation is not guaranteed in the 2×2 fast path);
 /// backward routes dy there.
 public final class MaxPool2d: Layer {
     /// Window size.
@@ -47,11 +48,15 @@ public final class MaxPool2d: Layer {
                                 let r0 = 2 * oy * w, r1 = r0 + w
                                 for ox in 0..<ow {
                                     let c = 2 * ox
-                                    var best = src[r0 + c], bestIndex = r0 + c
-                                    let b = src[r0 + c + 1], d = src[r1 + c], e = src[r1 + c + 1]
-                                    if b > best || b.isNaN { best = b; bestIndex = r0 + c + 1 }
-                                    if d > best || d.isNaN { best = d; bestIndex = r1 + c }
-                                    if e > best || e.isNaN { best = e; bestIndex = r1 + c + 1 }
+                                    // Branch-free tournament: (a, b) and (c, d), then the winners; the later value
+                                    // wins only when strictly greater (or unordered: one compare, `!(x <= y)`), so the
+                                    // first maximum is kept. (With NaN inputs a NaN may lose to a later number.)
+                                    let a = src[r0 + c], b = src[r0 + c + 1], d = src[r1 + c], e = src[r1 + c + 1]
+                                    let tb = !(b <= a), te = !(e <= d)
+                                    let m0 = tb ? b : a, i0 = tb ? r0 + c + 1 : r0 + c
+                                    let m1 = te ? e : d, i1 = te ? r1 + c + 1 : r1 + c
+                                    let t1 = !(m1 <= m0)
+                                    let best = t1 ? m1 : m0, bestIndex = t1 ? i1 : i0
                                     let o = (pl * oh + oy) * ow + ox
                                     py[o] = best
                                     am[o] = Int32(base + bestIndex)

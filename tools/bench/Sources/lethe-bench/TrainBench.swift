@@ -88,7 +88,7 @@ func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
     for arch in archs {
         let batches = arch == "mlp" ? 200 : 40
         var lethe = LetheTrainResult(samplesPerSecond: 0, gemmShare: 0, gemmGFLOPS: 0)
-        var torch = 0.0, torch1 = 0.0, version = "n/a", ceiling = 0.0
+        var torch = 0.0, torch1 = 0.0, lethe1 = 0.0, version = "n/a", ceiling = 0.0
         for _ in 0..<rounds {
             do {
                 let r = try letheTrainThroughput(arch: arch, data: data, batches: batches, batchSize: batchSize, repeats: 1)
@@ -102,17 +102,23 @@ func trainBench(threads: Int, batchSize: Int, archs: [String], rounds: Int) {
             if let (sps, _) = torchTrainThroughput(arch: arch, batches: batches, batchSize: batchSize, threads: 1, repeats: 1) {
                 torch1 = max(torch1, sps)
             }
+            BLASThreads.set(1); Parallel.set(1)
+            if let r = try? letheTrainThroughput(arch: arch, data: data, batches: batches, batchSize: batchSize, repeats: 1) {
+                lethe1 = max(lethe1, r.samplesPerSecond)
+            }
+            BLASThreads.set(threads); Parallel.set(threads)
             ceiling = max(ceiling, sgemmCeiling())
         }
         let ratio = torch > 0 ? String(format: "%.2f×", lethe.samplesPerSecond / torch) : "n/a"
-        rows.append(String(format: "| %@ | %.0f | %@ | %@ | %@ | %.0f%% | %.1f | %.1f | %.0f%% |", arch, lethe.samplesPerSecond,
-                           torch > 0 ? String(format: "%.0f", torch) : "n/a", ratio,
-                           torch1 > 0 ? String(format: "%.0f", torch1) : "n/a", lethe.gemmShare * 100,
+        let ratio1 = torch1 > 0 ? String(format: "%.2f×", lethe1 / torch1) : "n/a"
+        rows.append(String(format: "| %@ | %.0f | %@ | %@ | %.0f | %@ | %@ | %.0f%% | %.1f | %.1f | %.0f%% |", arch, lethe.samplesPerSecond,
+                           torch > 0 ? String(format: "%.0f", torch) : "n/a", ratio, lethe1,
+                           torch1 > 0 ? String(format: "%.0f", torch1) : "n/a", ratio1, lethe.gemmShare * 100,
                            lethe.gemmGFLOPS, ceiling, lethe.gemmGFLOPS / ceiling * 100))
         _ = version
     }
-    print("| model | Lethe samples/s | PyTorch \(torchVersionLabel()) samples/s | Lethe/PyTorch | PyTorch 1 thread samples/s | Lethe GEMM share of time | Lethe GEMM GFLOP/s | sgemm 1024³ ceiling GFLOP/s | of ceiling |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| model | Lethe \(threads)T samples/s | PyTorch \(torchVersionLabel()) \(threads)T samples/s | Lethe/PyTorch | Lethe 1T | PyTorch 1T | Lethe/PyTorch 1T | Lethe GEMM share (\(threads)T) | Lethe GEMM GFLOP/s | sgemm 1024³ ceiling GFLOP/s (\(threads)T) | of ceiling |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows { print(r) }
     if let load = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) {
         print("load average at the end (1/5/15 min): \(load.split(separator: " ").prefix(3).joined(separator: " "))")
@@ -129,4 +135,44 @@ func torchVersionLabel() -> String {
     let out = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// `lethe-bench layers`: per-layer forward/backward milliseconds of one training step (Lethe only).
+func layerBreakdown(arch: String, threads: Int, batchSize: Int, batches: Int) {
+    BLASThreads.set(threads)
+    AllocatorTuning.keepFreedMemory()
+    Parallel.set(threads)
+    guard let data = try? DatasetLoader.load("fashion-mnist").train,
+          let model = try? Model(spec: ModelSpec(arch: arch), inputShape: data.sampleShape, classes: data.classCount) else {
+        print("cannot set up \(arch)"); exit(1)
+    }
+    let order = data.batchIndices(batchSize: batchSize, shuffleSeed: 1)
+    var fwd = [Double](repeating: 0, count: model.layers.count), bwd = fwd, gf = fwd, gb = fwd
+    GemmProfiler.enabled = true
+    defer { GemmProfiler.enabled = false }
+    for i in 0..<(batches + 3) {
+        let (x, y) = data.batch(order[i])
+        let ctx = ForwardContext(mode: .train)
+        var h = x
+        for (j, l) in model.layers.enumerated() {
+            let t0 = now(), g0 = GemmProfiler.seconds
+            h = l.layer.forward(h, ctx)
+            if i >= 3 { fwd[j] += now() - t0; gf[j] += GemmProfiler.seconds - g0 }
+        }
+        var d = CrossEntropy.compute(logits: h, labels: y).dLogits
+        model.zeroGradients()
+        for j in stride(from: model.layers.count - 1, through: 0, by: -1) {
+            let t0 = now(), g0 = GemmProfiler.seconds
+            d = model.layers[j].layer.backward(d)
+            if i >= 3 { bwd[j] += now() - t0; gb[j] += GemmProfiler.seconds - g0 }
+            if d.count == 0 { break }
+        }
+    }
+    print("| layer | forward ms | of which GEMM | backward ms | of which GEMM |")
+    print("|---|---:|---:|---:|---:|")
+    let b = Double(batches)
+    for (j, l) in model.layers.enumerated() {
+        print(String(format: "| %@ %@ | %.2f | %.2f | %.2f | %.2f |", l.name, String(describing: type(of: l.layer)),
+                     fwd[j] * 1e3 / b, gf[j] * 1e3 / b, bwd[j] * 1e3 / b, gb[j] * 1e3 / b))
+    }
 }

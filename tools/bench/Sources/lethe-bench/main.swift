@@ -84,7 +84,8 @@ case "store-gen", "store-codecs":
         FileHandle.standardError.write("lethe-bench \(which): \(error)\n".data(using: .utf8) ?? Data())
         exit(1)
     }
+case "layers": layerBreakdown(arch: value("--arch") ?? "cnn", threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, batches: value("--batches").flatMap(Int.init) ?? 20)
 default:
-    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train, ledger, store-gen, store-codecs\n".data(using: .utf8) ?? Data())
+    FileHandle.standardError.write("unknown benchmark '\(which)'; available: matmul, train, layers, ledger, store-gen, store-codecs\n".data(using: .utf8) ?? Data())
     exit(64)
 }
