@@ -48,20 +48,29 @@ func progressBar(_ label: String, total: Int, context: CommandContext) -> ((Int,
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
-        abstract: "Create an empty store (.lethe) in a directory.",
-        arguments: [ArgumentSpec("directory", help: "Where to create .lethe (default: the working directory).", optional: true)])
+        abstract: "Create an empty store (.lethe) with its ledger and signing key in a directory.",
+        arguments: [ArgumentSpec("directory", help: "Where to create .lethe (default: the working directory).", optional: true)],
+        options: [.option("origin", value: "text", help: "Origin line of the ledger's signed checkpoints (default: lethe/<host><path>).")])
 
     let directory: String?
-    init(from values: ParsedValues) throws(CommandLineError) { directory = try values.argument("directory") }
+    let origin: String?
+    init(from values: ParsedValues) throws(CommandLineError) {
+        directory = try values.argument("directory")
+        origin = try values.option("origin")
+    }
 
     func run(_ context: CommandContext) throws {
         let parent = URL(fileURLWithPath: directory ?? FileManager.default.currentDirectoryPath)
-        let store = try StoreLocation.initializeStore(in: parent)
-        let path = URL(fileURLWithPath: store.directory).standardizedFileURL.path
+        let repo = try Repository.initialize(in: parent, origin: origin)
+        let path = URL(fileURLWithPath: repo.store.directory).standardizedFileURL.path
         if context.json {
-            context.out(JSONValue.object(["store": .string(path), "format": .int(Store.formatVersion)]).serialized() + "\n")
+            context.out(JSONValue.object([
+                "store": .string(path), "format": .int(Store.formatVersion), "ledger": .string(repo.location.ledgerPath),
+                "origin": .string(repo.ledger.origin), "public_key": .string(repo.ledger.publicKey.hex),
+            ]).serialized() + "\n")
         } else {
             context.out("Initialized empty Lethe store in \(path)\n")
+            context.out("ledger \(repo.location.ledgerPath), signing key \(repo.location.signingKeyPath) (public key \(repo.ledger.publicKey.hex))\n")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Lethe
 import LetheCommandLine
 import LetheCrypto
 import LetheNN
@@ -8,7 +9,7 @@ import LetheTensor
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a model on a dataset and write its weights as safetensors.",
+        abstract: "Train a model on a dataset and store it as a version (--ref) or write it as safetensors (-o).",
         discussion: """
         The weights are written with PyTorch state_dict names, so torch's safetensors loader reads them.
         Progress goes to standard error; --json prints a summary on standard output.
@@ -28,10 +29,11 @@ struct TrainCommand: ParsableCommand {
             .option("schedule", value: "s", help: "LR schedule: constant, step:SIZE:GAMMA, exp:GAMMA, cosine[:MIN] (cosine annealing over --epochs).", default: "cosine"),
             .option("seed", value: "n", help: "Seed of initialization and shuffling.", default: "0"),
             .option("threads", value: "n", help: "OpenBLAS threads.", default: "2"),
-            .option("out", short: "o", value: "file", help: "Where to write the weights (.safetensors).", required: true),
+            .option("out", short: "o", value: "file", help: "Where to write the weights (.safetensors)."),
+            .option("ref", value: "name", help: "Store the trained model as a new version on this ref (with its spec and dataset digest, recorded in the ledger)."),
         ])
 
-    var arch: String, specPath: String?, width: Double?, data: String, out: String
+    var arch: String, specPath: String?, width: Double?, data: String, out: String?, ref: String?
     var threads: Int, seed: UInt64, scheduleText: String
     var config: TrainingConfig
 
@@ -40,8 +42,9 @@ struct TrainCommand: ParsableCommand {
         specPath = try values.option("spec")
         width = try values.option("width")
         data = try values.option("data", default: "fashion-mnist")
-        guard let out: String = try values.option("out") else { throw .usage("Missing expected option '--out <file>'") }
-        self.out = out
+        out = try values.option("out")
+        ref = try values.option("ref")
+        guard out != nil || ref != nil else { throw .usage("Missing expected option '--out <file>' or '--ref <name>'") }
         threads = try values.option("threads", default: 2)
         seed = try values.option("seed", default: 0)
         scheduleText = try values.option("schedule", default: "cosine")
@@ -64,6 +67,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run(_ context: CommandContext) throws {
+        // Open the store first: a missing store fails before the training, not after it.
+        let repo = try ref.map { _ in try openRepository(context) }
+        if let ref, let repo { try repo.checkTrainable(ref: ref, dataSource: data) }
         BLASThreads.set(threads)
         AllocatorTuning.keepFreedMemory()
         Parallel.set(threads)
@@ -92,12 +98,20 @@ struct TrainCommand: ParsableCommand {
             ("lethe.dataset_digest", splits.train.digest.hex), ("lethe.seed", String(seed)),
         ]
         let bytes = Safetensors.encode(model.stateDict(), metadata: metadata)
-        try FileBytes.writeAtomically(bytes, to: out)
+        if let out { try FileBytes.writeAtomically(bytes, to: out) }
+        var version: String?
+        if let ref, let repo {
+            let loaded = LoadedData(source: data, splits: splits)
+            let w = try repo.commitTrained(model, data: loaded, ref: ref,
+                                           message: "train \(spec.arch ?? "layers") on \(data) (seed \(seed), \(config.epochs) epochs)")
+            version = w.version.hex
+        }
         let final = reports.last
         let seconds = Date().timeIntervalSince(t0)
         if context.json {
             context.out(JSONValue.object([
-                "out": .string(out), "sha256": .string(SHA256.hash(bytes).hex),
+                "out": out.map { .string($0) } ?? .null, "ref": ref.map { .string($0) } ?? .null,
+                "version": version.map { .string($0) } ?? .null, "sha256": .string(SHA256.hash(bytes).hex),
                 "arch": .string(spec.arch ?? "layers"), "parameters": .int(model.parameterCount),
                 "data": .string(data), "train_samples": .int(splits.train.count), "test_samples": .int(splits.test.count),
                 "dataset_digest": .string(splits.train.digest.hex), "seed": .int(Int(seed)), "threads": .int(threads),
@@ -110,8 +124,9 @@ struct TrainCommand: ParsableCommand {
                 ]) }),
             ]).serialized() + "\n")
         } else {
+            let target = [out, ref.map { r in "\(r) → \(version?.prefix(12) ?? "")" }].compactMap { $0 }.joined(separator: " and ")
             context.out(String(format: "wrote %@ (%d parameters); test accuracy %.4f after %d epochs in %.0f s\n",
-                               out, model.parameterCount, final?.evalAccuracy ?? .nan, reports.count, seconds))
+                               target, model.parameterCount, final?.evalAccuracy ?? .nan, reports.count, seconds))
         }
     }
 }

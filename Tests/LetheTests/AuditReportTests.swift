@@ -49,3 +49,16 @@ final class AuditReportTests: XCTestCase {
         XCTAssertEqual(Histogram.counts([0, 0.1, 0.6, 2.5, -1, .nan], low: 0, high: 2, bins: 4), [3, 1, 0, 1])
     }
 }
+
+extension AuditReportTests {
+    func testTimelinePlacesLedgerTimesWithFractionalSeconds() {
+        let events = [TimelineEvent(time: "2026-11-01T10:00:00.000Z", kind: "version", label: "a", detail: ""),
+                      TimelineEvent(time: "2026-11-01T10:00:10.500Z", kind: "version", label: "b", detail: ""),
+                      TimelineEvent(time: "2026-11-01T10:00:20Z", kind: "ref", label: "c", detail: "")]
+        let svg = SVGChart.timeline(title: "t", events: events)
+        // left margin 90, plot width 640 - 90 - 20 = 530: x = 90, 90 + 530 * 10.5 / 20, 620.
+        XCTAssertTrue(svg.contains("cx=\"90"), svg)
+        XCTAssertTrue(svg.contains("cx=\"368.2"), svg)
+        XCTAssertTrue(svg.contains("cx=\"620"), svg)
+    }
+}

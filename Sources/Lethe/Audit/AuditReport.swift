@@ -109,17 +109,27 @@ public struct RequestAudit: Sendable, Codable, Equatable {
     public var inclusionProof: InclusionProofRecord?
     /// Later versions or ref moves that brought the forgotten samples back (empty when none).
     public var reintroductions: [String]
+    /// Engine phases with their wall time, every γ trial included (nil in reports made without them).
+    public var phases: [PhaseRow]?
 
     public init(id: String, requester: String, legalGround: String, status: String, receivedAt: String, deadline: String,
                 appliedAt: String?, deadlineMet: Bool?, method: String, sampleCount: Int, merkleRoot: String,
                 versionBefore: String, versionAfter: String?, metrics: [MetricRow], layers: [LayerRow],
-                entropyHistogram: Histogram?, inclusionProof: InclusionProofRecord?, reintroductions: [String]) {
+                entropyHistogram: Histogram?, inclusionProof: InclusionProofRecord?, reintroductions: [String], phases: [PhaseRow]? = nil) {
         self.id = id; self.requester = requester; self.legalGround = legalGround; self.status = status
         self.receivedAt = receivedAt; self.deadline = deadline; self.appliedAt = appliedAt; self.deadlineMet = deadlineMet
         self.method = method; self.sampleCount = sampleCount; self.merkleRoot = merkleRoot
         self.versionBefore = versionBefore; self.versionAfter = versionAfter; self.metrics = metrics; self.layers = layers
         self.entropyHistogram = entropyHistogram; self.inclusionProof = inclusionProof; self.reintroductions = reintroductions
+        self.phases = phases
     }
+}
+
+/// One engine phase of a request (`forget_gram`, `trial 2: gamma 0.8175 met after 24 epochs ...`).
+public struct PhaseRow: Sendable, Codable, Equatable {
+    public var phase: String
+    public var seconds: Double
+    public init(phase: String, seconds: Double) { self.phase = phase; self.seconds = seconds }
 }
 
 /// A point on the store's timeline.

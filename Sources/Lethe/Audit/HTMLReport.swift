@@ -94,6 +94,11 @@ extension AuditReport {
                 }
                 b += "</table>"
             }
+            if let phases = r.phases, !phases.isEmpty {
+                b += "<h3>Phases and gamma trials</h3><table><tr><th>phase</th><th>seconds</th></tr>"
+                for p in phases { b += "<tr><td>\(e(p.phase))</td><td class=\"num\">\(String(format: "%.2f", p.seconds))</td></tr>" }
+                b += "</table>"
+            }
         }
         b += "\n</body></html>\n"
         return b

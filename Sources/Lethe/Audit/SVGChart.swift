@@ -105,7 +105,13 @@ enum SVGChart {
         let laneH = 26.0, left = 90.0, right = 20.0, top = 28.0
         let height = Int(top + laneH * Double(max(kinds.count, 1)) + 30)
         let plotW = Double(width) - left - right
-        let times = events.map { ISO8601DateFormatter().date(from: $0.time)?.timeIntervalSince1970 ?? 0 }
+        // The ledger writes fractional seconds (`2026-11-24T06:28:52.000Z`); accept both forms.
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        let parsed = events.map { (fractional.date(from: $0.time) ?? plain.date(from: $0.time))?.timeIntervalSince1970 }
+        let known = parsed.compactMap { $0 }
+        let times = parsed.map { $0 ?? known.min() ?? 0 }
         let t0 = times.min() ?? 0, t1 = max(times.max() ?? 1, t0 + 1)
         var s = header(width, height, title)
         for (i, k) in kinds.enumerated() {
@@ -119,7 +125,8 @@ enum SVGChart {
             let y = top + Double(lane) * laneH + laneH / 2
             s += "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"5\" fill=\"\(palette[lane % palette.count])\"><title>\(esc(e.time + " " + e.kind + " " + e.label + ": " + e.detail))</title></circle>"
         }
-        if let first = events.first?.time, let last = events.last?.time {
+        let order = zip(events, times).sorted { $0.1 < $1.1 }
+        if let first = order.first?.0.time, let last = order.last?.0.time {
             let bottomY = top + laneH * Double(max(kinds.count, 1)) + 14
             s += text(left, bottomY, first, anchor: "start", size: 10)
             s += text(left + plotW, bottomY, last, anchor: "end", size: 10)
