@@ -145,9 +145,11 @@ struct GcCommand: ParsableCommand {
     }
 
     func run(_ context: CommandContext) throws {
-        let store = try openStore(context)
-        let extra = try roots.map { try store.resolve($0) }
-        let r = try store.gc(extraRoots: extra, grace: grace, dryRun: dryRun)
+        // Versions the ledger records are roots too (audits and `replay --recompute` need them),
+        // and every deletion becomes a ledger event.
+        let repo = try openRepository(context)
+        let extra = try roots.map { try repo.store.resolve($0) }
+        let r = try repo.gc(extraRoots: extra, grace: grace, dryRun: dryRun)
         if context.json {
             context.out(JSONValue.object([
                 "dry_run": .bool(dryRun), "reachable": .int(r.reachable), "kept_young": .int(r.keptYoung),

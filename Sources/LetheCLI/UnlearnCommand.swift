@@ -16,7 +16,7 @@ struct UnlearnCommand: ParsableCommand {
         discussion: """
         The samples file lists training-sample ids (their index in the dataset source), one per line.
         Held-out accuracy for the stopping rule is measured on the validation half of the test split
-        (stratified, seed 7); the metrics table also reports the test half and membership inference.
+        (stratified, seed 0, as `lethe forget` does by default); the metrics table also reports the test half and membership inference.
         """,
         options: [
             .option("model", short: "m", value: "file", help: "Weights (.safetensors) written by lethe train or PyTorch.", required: true),
@@ -123,7 +123,7 @@ struct UnlearnCommand: ParsableCommand {
         let forget = train.subset(forgetPositions)
         let forgotten = Set(forgetPositions)
         let retain = train.subset(train.labels.indices.filter { !forgotten.contains($0) })
-        let (validation, test) = splits.test.stratifiedSplit(fraction: 0.5, seed: 7)
+        let (validation, test) = splits.test.stratifiedSplit(fraction: 0.5, seed: 0)
         var sampleRng = SeededGenerator(seed: seed &+ 5)
         let retainSample = retain.subset(Array(sampleRng.permutation(retain.count).prefix(5000)).sorted())
         let evaluator = UnlearningEvaluator(forget: forget, retainSample: retainSample, validation: validation, test: test)
@@ -194,18 +194,11 @@ struct UnlearnCommand: ParsableCommand {
         }
     }
 
-    /// Reads one integer id per line (blank lines and # comments ignored); duplicates are an error.
+    /// Reads sample ids (`readSampleIDs`); an id listed twice is an error.
     static func readIDs(_ path: String) throws -> [Int] {
-        let text = String(decoding: try FileBytes.read(path), as: UTF8.self)
-        var ids: [Int] = [], seen = Set<Int>()
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            guard let id = Int(line), id >= 0 else { throw UnlearnError("\(path):\(n + 1): '\(line)' is not a sample id") }
-            guard seen.insert(id).inserted else { throw UnlearnError("\(path):\(n + 1): sample id \(id) is listed twice") }
-            ids.append(id)
-        }
-        guard !ids.isEmpty else { throw UnlearnError("\(path) lists no sample ids") }
+        let ids = try readSampleIDs(path)
+        var seen = Set<Int>()
+        for id in ids where !seen.insert(id).inserted { throw UnlearnError("\(path): sample id \(id) is listed more than once") }
         return ids
     }
 }

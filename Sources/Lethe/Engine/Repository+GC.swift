@@ -10,11 +10,11 @@ extension Repository {
     /// The deletions are recorded after they happen, in one transaction: a crash in between
     /// leaves deleted objects without a record, and those objects were unreachable from every
     /// ref and every recorded version by construction.
-    public func gc(grace: Double, dryRun: Bool) throws(EngineError) -> GCReport {
+    public func gc(extraRoots: [ObjectID] = [], grace: Double, dryRun: Bool) throws(EngineError) -> GCReport {
         let recorded = try lift {
             try ledger.select("SELECT id FROM ledger_versions").compactMap { $0["id"]?.string.flatMap(ObjectID.init(hex:)) }
         }
-        let roots = recorded.filter { store.objects.backend.has($0) }
+        let roots = recorded.filter { store.objects.backend.has($0) } + extraRoots
         // Kinds and sizes are only readable before the objects go.
         let planned = try lift { try store.gc(extraRoots: roots, grace: grace, dryRun: true) }
         var details: [ObjectID: (kind: String, bytes: Int)] = [:]
