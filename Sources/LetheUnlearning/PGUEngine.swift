@@ -39,6 +39,9 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public var collapseMargin = 0.01
     /// Class forgetting: largest allowed drop of the other classes' held-out accuracy (fraction).
     public var classMargin = 0.05
+    /// Class forgetting stops when the class's accuracy on its forget samples reaches this
+    /// (nil: chance, 1 / classes, the paper's rule).
+    public var classTargetAccuracy: Double?
     /// Largest allowed orthogonality residual ρ of any layer.
     public var tolerance = 1e-5
     /// Normalized by default: with plain steps a high γ barely moves saturated predictions
@@ -465,7 +468,7 @@ public final class PGUEngine {
             let target: Double
             switch config.mode {
             case .samples: target = previous.measurement.heldOut
-            case .wholeClass: target = evaluation.chance
+            case .wholeClass: target = config.classTargetAccuracy ?? evaluation.chance
             case .depoison: target = 1
             }
             if running > target + config.evaluationWindow && epoch - lastEvaluated < config.evaluationInterval
@@ -496,10 +499,11 @@ public final class PGUEngine {
                 }
             case .wholeClass:
                 if m.heldOut < start.heldOut - config.classMargin { outcome = .collapsed; result = current; break epochs }
-                if m.forget <= evaluation.chance { outcome = .met; result = current; break epochs }
+                if m.forget <= (config.classTargetAccuracy ?? evaluation.chance) { outcome = .met; result = current; break epochs }
                 let steps = (epoch + 1) * ((forget.count + config.batchSize - 1) / config.batchSize)
                 if abandonEarly && epoch >= 4 && steps >= 50 {
-                    let gap0 = start.forget - evaluation.chance, gap = m.forget - evaluation.chance
+                    let goal = config.classTargetAccuracy ?? evaluation.chance
+                    let gap0 = start.forget - goal, gap = m.forget - goal
                     let rate = (gap0 - gap) / Double(epoch + 1)
                     if rate <= 0 || gap / rate > 1.5 * Double(config.maxEpochs - epoch - 1) {
                         outcome = .abandoned; result = current; break epochs
