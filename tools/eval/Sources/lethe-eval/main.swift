@@ -83,6 +83,7 @@ if let g = value("--gamma"), let v = Double(g) { config.gamma = .fixed(v) }
 if let s = value("--scaling"), let v = PGUConfiguration.StepScaling(rawValue: s) { config.stepScaling = v }
 if let m = value("--max-epochs").flatMap(Int.init) { config.maxEpochs = m }
 if let t = value("--class-target").flatMap(Double.init) { config.classTargetAccuracy = t }
+if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival = m }
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
 
 print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
