@@ -25,13 +25,14 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
 
         // Library targets, each with one job; arrows point down DESIGN.md's table.
+        .target(name: "LetheText"),
         .target(name: "LetheCrypto", dependencies: ["CCrypto"]),
-        .target(name: "LetheTensor", dependencies: ["CBLAS"], swiftSettings: optimize),
+        .target(name: "LetheTensor", dependencies: ["CBLAS", "LetheText"], swiftSettings: optimize),
         .target(name: "LetheNN", dependencies: ["LetheTensor", "LetheCrypto", "CZlib"], swiftSettings: optimize),
         .target(name: "LetheUnlearning", dependencies: ["LetheNN"], swiftSettings: optimize),
         .target(name: "LetheStore", dependencies: ["LetheTensor", "LetheCrypto", "CZstd"], swiftSettings: optimize),
-        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CCrypto"]),
-        .target(name: "LetheCommandLine"),
+        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CCrypto", "LetheText"]),
+        .target(name: "LetheCommandLine", dependencies: ["LetheText"]),
         .target(name: "Lethe", dependencies: [
             "LetheCrypto", "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",
         ], swiftSettings: optimize),

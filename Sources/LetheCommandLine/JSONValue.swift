@@ -1,3 +1,7 @@
+#if canImport(LetheText)
+import LetheText  // tools/fuzz compiles these sources into one module instead
+#endif
+
 /// A JSON value with deterministic serialization (object keys sorted), for `--json` output.
 public enum JSONValue: Equatable, Sendable {
     case null
@@ -50,25 +54,6 @@ public enum JSONValue: Equatable, Sendable {
         }
     }
 
-    /// Appends `s` as a JSON string literal (RFC 8259 escaping).
-    public static func escape(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
-    }
+    /// Appends `s` as a JSON string literal (`JSONString.escape`).
+    public static func escape(_ s: String, into out: inout String) { JSONString.escape(s, into: &out) }
 }

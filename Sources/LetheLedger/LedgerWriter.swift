@@ -1,3 +1,4 @@
+import LetheText
 import Foundation
 import LetheCrypto
 
@@ -266,7 +267,7 @@ public final class LedgerWriter {
         try requireNonEmpty(e.kind, "exception kind")
         try requireNonEmpty(e.reason, "exception reason")
         let ids = "[" + e.requestIDs.map { id -> String in
-            var s = ""; JSONText.escape(id, into: &s); return s
+            var s = ""; JSONString.escape(id, into: &s); return s
         }.joined(separator: ",") + "]"
         return try append(kind: "compliance.exception", subject: e.kind, at: e.createdAt) { seq throws(LedgerError) in
             try db.run("""
@@ -276,25 +277,3 @@ public final class LedgerWriter {
     }
 }
 
-/// Minimal JSON text helpers (the ledger has no dependency on the CLI's JSON type).
-enum JSONText {
-    /// Appends `s` as a JSON string literal.
-    static func escape(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else { out.unicodeScalars.append(u) }
-            }
-        }
-        out += "\""
-    }
-}

@@ -1,3 +1,4 @@
+import LetheText
 /// Renders a `QueryResult` as an aligned table, JSON or CSV.
 public enum QueryOutput {
     /// An aligned text table: a header, a rule, then one line per row; numbers right-aligned,
@@ -42,7 +43,7 @@ public enum QueryOutput {
             out += "  {"
             for (i, v) in row.enumerated() {
                 if i > 0 { out += ", " }
-                JSONText.escape(r.columns[i], into: &out)
+                JSONString.escape(r.columns[i], into: &out)
                 out += ": "
                 out += jsonValue(v)
             }
@@ -60,8 +61,8 @@ public enum QueryOutput {
             guard d.isFinite else { return "null" }
             if d == d.rounded(), abs(d) < 1e15 { return String(Int64(d)) + ".0" }
             return "\(d)"
-        case .text(let s): var o = ""; JSONText.escape(s, into: &o); return o
-        case .blob: var o = ""; JSONText.escape(v.description, into: &o); return o
+        case .text(let s): var o = ""; JSONString.escape(s, into: &o); return o
+        case .blob: var o = ""; JSONString.escape(v.description, into: &o); return o
         }
     }
 

@@ -1,6 +1,9 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(LetheText)
+import LetheText  // tools/fuzz compiles these sources into one module instead
+#endif
 
 /// An error in a safetensors file, one line naming what is wrong.
 public struct SafetensorsError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -173,27 +176,8 @@ public enum Safetensors {
         return out
     }
 
-    /// JSON string literal as serde_json writes it.
-    public static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// JSON string literal as serde_json writes it (`JSONString.quote`).
+    public static func quote(_ s: String) -> String { JSONString.quote(s) }
 
     /// Reads and validates a whole file from disk.
     public static func read(path: String) throws(SafetensorsError) -> (header: SafetensorsHeader, tensors: [NamedTensor]) {
