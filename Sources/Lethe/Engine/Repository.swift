@@ -81,8 +81,13 @@ public final class Repository {
             if let l, let lid = ObjectID(hex: l) {
                 let last = try lift { try ledger.refHistory(name).last }
                 if last?.oldVersion == s?.hex, (try? store.version(lid)) != nil {
-                    try lift { try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s)) }
-                    done.append("ref \(name): rolled forward to \(lid.short) (the ledger had committed the move)")
+                    do {
+                        try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s))
+                        done.append("ref \(name): rolled forward to \(lid.short) (the ledger had committed the move)")
+                    } catch {
+                        // Another process reconciling at the same time rolled it forward first.
+                        guard (try? store.refs.get(name)) == lid else { throw EngineError.from(error) }
+                    }
                     continue
                 }
             }
@@ -91,14 +96,19 @@ public final class Repository {
             }
             // Moved outside the engine: adopt it.
             let reason = (try? store.refs.history(name).last?.reason) ?? nil
-            try lift {
-                try ledger.write { w throws(LedgerError) in
+            let adopted = try lift {
+                try ledger.write { w throws(LedgerError) -> Bool in
+                    // Re-read inside the transaction: another process opening the store at the
+                    // same time may have adopted this move already (or another one since).
+                    let current = try self.ledger.refTarget(name)
+                    if current == s.hex { return false }
                     try self.recordChain(s, in: w)
-                    try w.moveRef(LetheLedger.RefMove(ref: name, oldVersion: l, newVersion: s.hex,
+                    try w.moveRef(LetheLedger.RefMove(ref: name, oldVersion: current, newVersion: s.hex,
                                                       reason: "adopted store ref move: \(reason ?? "unknown")"))
+                    return true
                 }
             }
-            done.append("ref \(name): mirrored store move to \(s.short) into the ledger")
+            if adopted { done.append("ref \(name): mirrored store move to \(s.short) into the ledger") }
         }
         return done
     }
@@ -120,7 +130,13 @@ public final class Repository {
                 try w.moveRef(LetheLedger.RefMove(ref: ref, oldVersion: old?.hex, newVersion: new.hex, reason: reason))
             }
         }
-        try lift { try store.refs.set(ref, to: new, reason: reason, expected: .some(old)) }
+        do {
+            try store.refs.set(ref, to: new, reason: reason, expected: .some(old))
+        } catch {
+            // Another process opening the store between the ledger commit and here reconciled
+            // (rolled the store's ref forward to `new`): the operation is complete.
+            guard (try? store.refs.get(ref)) == new else { throw EngineError.from(error) }
+        }
     }
 
     /// Records `id` and every unrecorded ancestor in the ledger, oldest first (inside a write).
