@@ -1,7 +1,8 @@
 import XCTest
 @testable import LetheNN
 
-/// Inputs found by the libFuzzer targets (tools/fuzz), kept as regression tests.
+/// Inputs found by the libFuzzer targets (tools/fuzz), kept as regression tests, and the cap that
+/// keeps a gzip bomb in a dataset directory from exhausting memory.
 final class NNFuzzRegressionTests: XCTestCase {
     /// tools/fuzz/corpus/idx/regress-shape-overflow: three extents whose product overflows Int
     /// trapped in `IDX.parse` (shape.reduce(1, *)); now a clear error.
@@ -20,6 +21,17 @@ final class NNFuzzRegressionTests: XCTestCase {
         }
         XCTAssertThrowsError(try IDX.parse([0, 0, 8, 1, 0xFF, 0xFF, 0xFF, 0xFF], path: "z", expectedRank: 1)) { e in
             XCTAssertEqual(e as? NNError, .invalidDataset("z: truncated: header promises 4294967295 bytes of data for shape [4294967295], file has 0"))
+        }
+    }
+
+    /// A gzip stream that decompresses past the cap (a decompression bomb) is refused.
+    func testGzipBeyondTheCapIsRefused() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-bomb-\(UUID().uuidString).gz").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Gzip.write([UInt8](repeating: 0, count: 3 << 20), to: path)
+        XCTAssertEqual(try Gzip.read(path, maxBytes: 3 << 20).count, 3 << 20)
+        XCTAssertThrowsError(try Gzip.read(path, maxBytes: (3 << 20) - 1)) { e in
+            XCTAssertEqual(e as? NNError, .invalidDataset("\(path): decompresses to more than 3145727 bytes (refused)"))
         }
     }
 }
