@@ -18,6 +18,12 @@ func value(_ name: String) -> String? {
 func flag(_ name: String) -> Bool { args.contains(name) }
 func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8) ?? Data()) }
 func now() -> Double { Date().timeIntervalSinceReferenceDate }
+/// CPU seconds (user + system) of this process: a load-robust companion of wall time on a shared machine.
+func cpu() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+}
 func pct(_ v: Double?) -> String { v.map { String(format: "%.2f", 100 * $0) } ?? "no signal" }
 func f3(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
 
@@ -46,9 +52,10 @@ let trainConfig = TrainingConfig(epochs: epochs, batchSize: 128, learningRate: 0
         let seconds = header.metadata?.first { $0.0 == "seconds" }.flatMap { Double($0.1) } ?? .nan
         return (model, seconds)
     }
-    let t0 = now()
+    let t0 = now(), c0 = cpu()
     _ = try Training.train(model, on: set, config: trainConfig)
     let seconds = now() - t0
+    log("  trained \(key): \(String(format: "%.1f", seconds)) s wall, \(String(format: "%.1f", cpu() - c0)) s CPU")
     try FileBytes.writeAtomically(Safetensors.encode(model.stateDict(), metadata: [("seconds", String(seconds))]), to: path)
     return (model, seconds)
 }
@@ -108,8 +115,10 @@ for (step, request) in requests.enumerated() {
     let engine = PGUEngine(model: original, configuration: config)
     engine.progress = { log("  " + $0) }
     t0 = now()
+    let c0 = cpu()
     let result = try engine.run(bases: bases, forget: LabeledSet(splits.train.subset(request)), heldOut: LabeledSet(valSet))
     let pguSeconds = now() - t0
+    log("  PGU: \(String(format: "%.2f", pguSeconds)) s wall, \(String(format: "%.2f", cpu() - c0)) s CPU")
     let p = try evaluator.measure(original, reference: retrained)
     let status = result.status == .applied ? "" : " (\(result.status))"
     print("| \(step + 1) | PGU\(status) | \(pct(p.forgetAccuracy)) | \(pct(p.retainAccuracy)) | \(pct(p.validationAccuracy)) | \(pct(p.testAccuracy)) | \(pct(p.entropyMIA)) | \(f3(p.lossMIAAUC)) | \(f3(p.jsToReference)) | \(String(format: "%.1e", result.maxRho)) | \(f3(result.gamma)) | \(String(format: "%.1f", pguSeconds)) |")
