@@ -41,6 +41,9 @@ public protocol ObjectBackend: Sendable {
     /// Forgets every `put` not yet flushed, as if it never happened (a failed import
     /// leaves nothing behind). Backends whose `put` is durable at once cannot.
     func discardPending()
+    /// Whether `ObjectStore` must decode and re-hash an object it deduplicates against before
+    /// trusting it (true for shared remote backends, where another host wrote it).
+    var verifiesExistingObjects: Bool { get }
 }
 
 extension ObjectBackend {
@@ -48,6 +51,8 @@ extension ObjectBackend {
     public func flush() throws(StoreError) {}
     /// Backends whose `put` is durable at once have nothing pending.
     public func discardPending() {}
+    /// A local directory this process and its own writers fill: dedup hits are trusted, as git does.
+    public var verifiesExistingObjects: Bool { false }
 }
 
 /// Objects as files `objects/<2 hex>/<62 hex>` under a directory, written with

@@ -76,6 +76,7 @@ public final class ObjectStore {
                     base: () throws(StoreError) -> DeltaBase? = { nil }) throws(StoreError) -> PutResult {
         let id = ObjectID.compute(kind: kind, payload: payload)
         if backend.has(id) {
+            if backend.verifiesExistingObjects { try verifyExisting(id, kind: kind) }
             _ = try backend.put(id, [])  // freshens the existing object; no bytes are written
             return PutResult(id: id, created: false, storedBytes: 0, codec: nil)
         }
@@ -92,7 +93,16 @@ public final class ObjectStore {
         bytes.reserveCapacity(bytes.count + body.count)
         bytes += body
         let created = try backend.put(id, bytes)
+        if !created && backend.verifiesExistingObjects { try verifyExisting(id, kind: kind) }  // another writer won the race
         return PutResult(id: id, created: created, storedBytes: created ? bytes.count : 0, codec: codec)
+    }
+
+    /// Decodes and re-hashes an object this write deduplicates against, so a version never
+    /// references a damaged object written by someone else.
+    private func verifyExisting(_ id: ObjectID, kind: ObjectKind) throws(StoreError) {
+        do { _ = try get(id, kind: kind) } catch {
+            throw .corruptObject("\(id.hex): the stored copy this write deduplicates against does not verify (\(error)); run 'lethe fsck'")
+        }
     }
 
     private func encode(_ payload: UnsafeRawBufferPointer, elementSize s: Int, base: DeltaBase?)

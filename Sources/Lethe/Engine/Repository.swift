@@ -81,7 +81,7 @@ public final class Repository {
             if let l, let lid = ObjectID(hex: l) {
                 let last = try lift { try ledger.refHistory(name).last }
                 if last?.oldVersion == s?.hex, (try? store.version(lid)) != nil {
-                    try lift { try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s)) }
+                    _ = try lift { try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s)) }
                     done.append("ref \(name): rolled forward to \(lid.short) (the ledger had committed the move)")
                     continue
                 }
@@ -120,7 +120,7 @@ public final class Repository {
                 try w.moveRef(LetheLedger.RefMove(ref: ref, oldVersion: old?.hex, newVersion: new.hex, reason: reason))
             }
         }
-        try lift { try store.refs.set(ref, to: new, reason: reason, expected: .some(old)) }
+        _ = try lift { try store.refs.set(ref, to: new, reason: reason, expected: .some(old)) }
     }
 
     /// Records `id` and every unrecorded ancestor in the ledger, oldest first (inside a write).
