@@ -42,9 +42,10 @@ public final class Repository {
     /// signing key (the ledger signs the checkpoint of its empty log).
     ///
     /// - Parameter origin: the log's origin line (default: `lethe/<hostname>/<directory>`).
-    public static func initialize(in parent: URL, origin: String? = nil) throws(EngineError) -> Repository {
+    /// - Parameter remote: where objects (and the ledger) live when not in `.lethe` (`remote.json`).
+    public static func initialize(in parent: URL, origin: String? = nil, remote: RemoteConfig = RemoteConfig()) throws(EngineError) -> Repository {
         let location = StoreLocation(directory: parent)
-        let store = try lift { try StoreLocation.initializeStore(in: parent) }
+        let store = try lift { try StoreLocation.initializeStore(in: parent, remote: remote) }
         let name = origin ?? "lethe/\(ProcessInfo.processInfo.hostName)\(parent.standardizedFileURL.path)"
         let ledger = try lift { try Ledger.create(path: location.ledgerPath, keyPath: location.signingKeyPath, origin: name) }
         return Repository(location: location, store: store, ledger: ledger)
