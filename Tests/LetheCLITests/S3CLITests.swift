@@ -1,0 +1,165 @@
+import Foundation
+import XCTest
+
+/// `lethe` on a store whose objects and refs live in S3 (Ceph RGW in CI), several hosts
+/// simulated by separate `.lethe` directories (separate caches and ledgers) on one bucket.
+/// Skipped without `LETHE_S3_TEST_ENV` (the env file `tools/scaleout/start-rgw` writes).
+final class S3CLITests: XCTestCase {
+    var env: [String: String] = [:]
+    var root: URL!
+    var remote = ""
+
+    override func setUpWithError() throws {
+        guard let path = ProcessInfo.processInfo.environment["LETHE_S3_TEST_ENV"], !path.isEmpty else {
+            throw XCTSkip("LETHE_S3_TEST_ENV is not set: no S3 server (tools/test starts Ceph RGW with tools/scaleout/start-rgw and sets it)")
+        }
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for line in text.split(separator: "\n") {
+            if let eq = line.firstIndex(of: "=") { env[String(line[..<eq])] = String(line[line.index(after: eq)...]) }
+        }
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-s3cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        remote = "s3://lethe-cli-\(UUID().uuidString.prefix(8).lowercased())/team"
+    }
+
+    override func tearDown() { if let root { try? FileManager.default.removeItem(at: root) } }
+
+    /// A host: its own directory with `.lethe` pointing at the shared remote.
+    func host(_ name: String) throws -> URL {
+        let dir = root.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let r = try runLethe(["init", "--objects", remote], cwd: dir, env: env)
+        XCTAssertEqual(r.status, 0, r.err)
+        return dir
+    }
+
+    @discardableResult
+    func lethe(_ dir: URL, _ args: String..., status: Int32 = 0) throws -> String {
+        let r = try runLethe(args, cwd: dir, env: env)
+        XCTAssertEqual(r.status, status, "lethe \(args.joined(separator: " ")): \(r.err)")
+        return r.out
+    }
+
+    /// A safetensors file: a tensor common to every model (deduplicated across hosts) and one of its own.
+    func model(_ seed: UInt64, floats: Int = 200_000) throws -> URL {
+        func values(_ n: Int, _ seed: UInt64) -> [Float] {
+            var s = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+            return (0..<n).map { _ in
+                s = s &* 6364136223846793005 &+ 1442695040888963407
+                return Float(Int32(truncatingIfNeeded: s >> 32)) / Float(Int32.max) * 0.05
+            }
+        }
+        let common = values(floats, 1), own = values(floats, seed + 100)
+        let header = #"{"common":{"dtype":"F32","shape":[\#(floats)],"data_offsets":[0,\#(floats * 4)]},"own":{"dtype":"F32","shape":[\#(floats)],"data_offsets":[\#(floats * 4),\#(floats * 8)]}}"#
+        var h = Array(header.utf8)
+        while h.count % 8 != 0 { h.append(0x20) }
+        var data = Data()
+        var len = UInt64(h.count)
+        for _ in 0..<8 { data.append(UInt8(len & 0xFF)); len >>= 8 }
+        data.append(contentsOf: h)
+        common.withUnsafeBytes { data.append(contentsOf: $0) }
+        own.withUnsafeBytes { data.append(contentsOf: $0) }
+        let url = root.appendingPathComponent("model-\(seed).safetensors")
+        try data.write(to: url)
+        return url
+    }
+
+    func testImportExportAcrossHostsOnS3() throws {
+        let a = try host("a"), b = try host("b")
+        XCTAssertEqual(try String(contentsOf: a.appendingPathComponent(".lethe/remote.json"), encoding: .utf8), "{\"objects\": \"\(remote)\"}\n")
+        let file = try model(1)
+        try lethe(a, "import", file.path, "--ref", "prod", "-m", "from a")
+        // Host b sees the ref and reads the same bytes through its own cache.
+        XCTAssertTrue(try lethe(b, "ref", "list").contains("prod"))
+        let out = root.appendingPathComponent("out.safetensors")
+        try lethe(b, "export", "prod", "-o", out.path)
+        XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: file))
+        let cached = try FileManager.default.subpathsOfDirectory(atPath: b.appendingPathComponent(".lethe/cache/objects").path)
+            .filter { !$0.contains("/.tmp") && $0.count == 65 }
+        XCTAssertGreaterThanOrEqual(cached.count, 3)
+        // Nothing local: b's objects/ and refs/ directories stay empty.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: b.appendingPathComponent(".lethe/objects").path), [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: a.appendingPathComponent(".lethe/refs").path), [])
+        XCTAssertTrue(try lethe(b, "fsck").contains("ok"))
+        // gc on b (through the engine) adopts the S3 ref into b's ledger and keeps everything prod reaches.
+        try lethe(b, "gc", "--prune=now")
+        try lethe(b, "verify")
+        let recorded = try lethe(b, "query", "SELECT ref, new_version FROM ref_history")
+        XCTAssertTrue(recorded.contains("prod"), recorded)
+        try lethe(a, "export", "prod", "-o", out.path)
+        XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: file))
+    }
+
+    /// Four processes, four hosts (separate caches), one bucket: all import at once to their own
+    /// ref and to one shared ref. Every version lands whole, the shared ref's history is one
+    /// chain of four moves (none lost), and fsck is clean.
+    func testFourConcurrentImportersOnOneBucket() throws {
+        let hosts = try (0..<4).map { try host("h\($0)") }
+        let files = try (0..<4).map { try model(UInt64($0) + 10) }
+        let exe = productsDirectory.appendingPathComponent("lethe")
+        func start(_ i: Int, _ ref: String) throws -> Process {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = ["import", files[i].path, "--ref", ref, "--no-parent", "-m", "host \(i)"]
+            p.currentDirectoryURL = hosts[i]
+            p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        for round in ["own", "shared"] {
+            let ps = try (0..<4).map { try start($0, round == "own" ? "r\($0)" : "shared") }
+            for p in ps { p.waitUntilExit(); XCTAssertEqual(p.terminationStatus, 0) }
+        }
+        let h = hosts[0]
+        let list = try lethe(h, "ref", "list")
+        for i in 0..<4 { XCTAssertTrue(list.contains("r\(i)"), list) }
+        for i in 0..<4 {
+            let out = root.appendingPathComponent("check-\(i).safetensors")
+            try lethe(hosts[(i + 1) % 4], "export", "r\(i)", "-o", out.path)
+            XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: files[i]), "r\(i)")
+        }
+        let history = try lethe(h, "ref", "history", "shared", "--json")
+        let moves = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(history.utf8)) as? [[String: Any]])
+        XCTAssertEqual(moves.count, 4, history)
+        for (x, y) in zip(moves, moves.dropFirst()) { XCTAssertEqual(y["old"] as? String, x["new"] as? String, history) }
+        XCTAssertEqual(Set(moves.compactMap { $0["reason"] as? String }).count, 4)
+        XCTAssertTrue(try lethe(h, "fsck").contains("ok"))
+    }
+
+    /// A process killed at seeded moments during an import into S3: the ref exists only when
+    /// its version is complete, and fsck stays clean.
+    func testKilledImportLeavesNoPartialVersion() throws {
+        let h = try host("k")
+        let file = try model(7, floats: 3 << 20)  // 24 MiB: a few chunks, seconds of upload
+        let exe = productsDirectory.appendingPathComponent("lethe")
+        var rng: UInt64 = 7
+        var interrupted = 0
+        for round in 0..<3 {
+            let p = Process()
+            p.executableURL = exe
+            p.arguments = ["import", file.path, "--ref", "k\(round)", "--no-parent"]
+            p.currentDirectoryURL = h
+            p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            rng = rng &* 6364136223846793005 &+ 1
+            usleep(useconds_t(50_000 + Int(rng >> 33) % 450_000))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTAssertTrue(try lethe(h, "fsck").contains("ok"), "round \(round)")
+            if try lethe(h, "ref", "list").contains("k\(round)") {
+                let out = root.appendingPathComponent("k.safetensors")
+                try lethe(h, "export", "k\(round)", "-o", out.path)
+                XCTAssertEqual(try Data(contentsOf: out), try Data(contentsOf: file))
+            } else {
+                interrupted += 1
+            }
+        }
+        XCTAssertGreaterThan(interrupted, 0, "every import finished before its kill: the test did not interrupt an upload")
+        try lethe(h, "import", file.path, "--ref", "final")
+        XCTAssertTrue(try lethe(h, "fsck").contains("ok"))
+    }
+}
