@@ -38,3 +38,24 @@ extension StoreLocation {
         return try location.openStore()
     }
 }
+
+extension StoreLocation {
+    /// Copies this local store's objects and refs (with their history) to `objects`
+    /// (`s3://BUCKET/PREFIX`), verifies the copy (see `Store.copy`), and only then records the
+    /// location in `remote.json`, so the store reads and writes there from now on. The local
+    /// `objects/`, `refs/` and `refs.log` are left in place (delete them once satisfied).
+    /// An interrupted run changes nothing visible; re-running resumes it.
+    public func migrateObjects(to objects: String, progress: ((Int, Int) -> Void)? = nil) throws(StoreError) -> MigrationReport {
+        var remote = try RemoteConfig.load(self)
+        if let current = remote.objects { throw .invalidInput("objects already live in \(current)") }
+        let location = try S3Location(url: objects)
+        let source = try openStore()
+        let client = try RemoteObjects.client()
+        try client.createBucket(location.bucket)
+        let report = try source.copy(to: S3Backend(client: client, location: location, cacheDirectory: objectCachePath),
+                                     refs: S3RefStore(client: client, location: location), progress: progress)
+        remote.objects = objects
+        try remote.write(to: self)
+        return report
+    }
+}

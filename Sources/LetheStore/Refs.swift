@@ -24,19 +24,26 @@ public protocol RefBackend: Sendable {
     func get(_ name: String) throws(StoreError) -> ObjectID?
     /// Every ref, by name.
     func list() throws(StoreError) -> [(name: String, id: ObjectID)]
-    /// Points `name` at `id`, recording the move. With `expected`, fails unless the ref
-    /// currently points there (nil: must not exist), as a compare-and-swap.
+    /// Points `name` at `id`, recording the move at `time` (nil: now; a time is given when a
+    /// history is copied). With `expected`, fails unless the ref currently points there (nil:
+    /// must not exist), as a compare-and-swap.
     @discardableResult
-    func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??) throws(StoreError) -> RefMove
+    func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??, time: Double?) throws(StoreError) -> RefMove
     /// Every recorded move, oldest first (only `name`'s when given).
     func history(_ name: String?) throws(StoreError) -> [RefMove]
 }
 
 extension RefBackend {
-    /// Points `name` at `id` whatever it pointed at, recording the move.
+    /// Points `name` at `id` whatever it pointed at, recording the move now.
     @discardableResult
     public func set(_ name: String, to id: ObjectID, reason: String) throws(StoreError) -> RefMove {
-        try set(name, to: id, reason: reason, expected: nil)
+        try set(name, to: id, reason: reason, expected: nil, time: nil)
+    }
+
+    /// Points `name` at `id` if it points at `expected` (nil: must not exist), recording the move now.
+    @discardableResult
+    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??) throws(StoreError) -> RefMove {
+        try set(name, to: id, reason: reason, expected: expected, time: nil)
     }
 
     /// Every recorded move of every ref, oldest first.
@@ -126,7 +133,7 @@ public final class RefStore: RefBackend {
     /// Points `name` at `id`, recording the move. With `expected`, fails unless the ref
     /// currently points there (nil: must not exist), as a compare-and-swap.
     @discardableResult
-    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??) throws(StoreError) -> RefMove {
+    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??, time: Double?) throws(StoreError) -> RefMove {
         guard RefStore.isValidName(name) else { throw .invalidInput("invalid ref name \"\(name)\" (use letters, digits, '.', '_', '-')") }
         let lock = try FileLock(path: directory + "/refs.lock", exclusive: true)
         defer { lock.unlock() }
@@ -134,7 +141,7 @@ public final class RefStore: RefBackend {
         if let expected, expected != old {
             throw .invalidInput("ref \(name) moved concurrently (now \(old?.hex ?? "absent"), expected \(expected?.hex ?? "absent"))")
         }
-        let move = RefMove(time: Store.now(), ref: name, old: old, new: id, reason: reason)
+        let move = RefMove(time: time ?? Store.now(), ref: name, old: old, new: id, reason: reason)
         try appendHistory(move)
         do { try FileBytes.writeAtomically(Array((id.hex + "\n").utf8), to: refsDir + "/" + name) } catch { throw .io("\(error)") }
         return move

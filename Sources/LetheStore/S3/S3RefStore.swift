@@ -107,14 +107,14 @@ public final class S3RefStore: RefBackend {
     }
 
     @discardableResult
-    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??) throws(StoreError) -> RefMove {
+    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??, time: Double?) throws(StoreError) -> RefMove {
         guard RefStore.isValidName(name) else { throw .invalidInput("invalid ref name \"\(name)\" (use letters, digits, '.', '_', '-')") }
         for _ in 0..<maxAttempts {
             let h = try head(name)
             if let expected, expected != h.id {
                 throw .invalidInput("ref \(name) moved concurrently (now \(h.id?.hex ?? "absent"), expected \(expected?.hex ?? "absent"))")
             }
-            let move = RefMove(time: Store.now(), ref: name, old: h.id, new: id, reason: reason)
+            let move = RefMove(time: time ?? Store.now(), ref: name, old: h.id, new: id, reason: reason)
             let k = logKey(name, h.move + 1)
             let r = try client.send("PUT", bucket: location.bucket, key: k, headers: [("if-none-match", "*")], body: Array(move.jsonLine.utf8))
             if r.status == 412 || r.status == 409 { continue }  // another mover took this number: re-read
