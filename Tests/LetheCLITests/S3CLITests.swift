@@ -128,6 +128,42 @@ final class S3CLITests: XCTestCase {
         XCTAssertTrue(try lethe(h, "fsck").contains("ok"))
     }
 
+    /// A local store with history moves to S3: objects and refs (times and reasons kept) are
+    /// copied and verified, remote.json switches, and the store keeps working (and its ledger
+    /// keeps verifying) from the bucket; a second run refuses.
+    func testMigrateStoreCopiesVerifiesAndSwitches() throws {
+        let dir = root.appendingPathComponent("local")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try lethe(dir, "init")
+        let f1 = try model(21), f2 = try model(22)
+        try lethe(dir, "import", f1.path, "--ref", "prod", "-m", "v1")
+        try lethe(dir, "import", f2.path, "--ref", "prod", "-m", "v2")
+        try lethe(dir, "import", f1.path, "--ref", "staging", "--no-parent")
+        try lethe(dir, "gc", "--dry-run")  // the engine records the refs in the ledger
+        let before = try lethe(dir, "ref", "history", "--json")
+        let out = try lethe(dir, "migrate-store", "--objects", remote, "--json")
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        XCTAssertEqual(report["ref_moves"] as? Int, 3)
+        XCTAssertEqual(report["copied"] as? Int, report["source_objects"] as? Int)
+        XCTAssertEqual(report["verified_objects"] as? Int, report["source_objects"] as? Int)
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent(".lethe/remote.json"), encoding: .utf8), "{\"objects\": \"\(remote)\"}\n")
+        // The same history, read from S3 now.
+        XCTAssertEqual(try lethe(dir, "ref", "history", "--json"), before)
+        // A fresh host on the bucket exports what the local store held.
+        let other = try host("after-migrate")
+        let exported = root.appendingPathComponent("m.safetensors")
+        try lethe(other, "export", "prod", "-o", exported.path)
+        XCTAssertEqual(try Data(contentsOf: exported), try Data(contentsOf: f2))
+        // The migrated store keeps working; its ledger and the S3 refs agree.
+        try lethe(dir, "import", f1.path, "--ref", "prod", "-m", "v3")
+        try lethe(dir, "gc", "--dry-run")
+        try lethe(dir, "verify")
+        XCTAssertTrue(try lethe(dir, "fsck").contains("ok"))
+        let again = try runLethe(["migrate-store", "--objects", remote], cwd: dir, env: env)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertEqual(again.err, "Error: invalid input: objects already live in \(remote)\n")
+    }
+
     /// A process killed at seeded moments during an import into S3: the ref exists only when
     /// its version is complete, and fsck stays clean.
     func testKilledImportLeavesNoPartialVersion() throws {
