@@ -207,6 +207,18 @@ final class S3Tests: XCTestCase {
         XCTAssertEqual(fake.requests[before...].filter { $0.method == "GET" && !$0.url.contains("/refs/") && !$0.url.contains("/reflog/") }.count, 0)
         XCTAssertTrue(try store.fsck().isClean)
 
+        // A damaged cache entry is caught by the hash check, dropped, and the object fetched again.
+        let chunk = try store.version(r.version).tensors[0].chunks[0]
+        let entry = cache + "/\(chunk.hex.prefix(2))/\(chunk.hex.dropFirst(2))"
+        var cached = try FileBytes.read(entry)
+        cached[cached.count - 3] ^= 0x10
+        try FileManager.default.removeItem(atPath: entry)
+        try Data(cached).write(to: URL(fileURLWithPath: entry))
+        let gets = fake.requests.filter { $0.method == "GET" }.count
+        XCTAssertEqual(try store.objects.get(chunk, kind: .chunk).count, 64 << 10)
+        XCTAssertEqual(fake.requests.filter { $0.method == "GET" }.count, gets + 2)  // the header (Range), then the object
+        XCTAssertEqual(try FileBytes.read(entry), fake.body("team/objects/\(chunk.hex.prefix(2))/\(chunk.hex.dropFirst(2))"))
+
         // Re-importing deduplicates: objects are verified (from the cache) and freshened, none written.
         let again = try store.importSafetensors(file, options: ImportOptions(metadata: VersionMetadata(author: "t", message: "m"), ref: ("main", "again")))
         XCTAssertEqual(again.stats.newObjects, 0)

@@ -16,7 +16,8 @@ import LetheTensor
 ///   version object, which is written after every object it references.
 /// - Reads go to the cache first (`<cache>/<2 hex>/<62 hex>`, filled on get and put; objects are
 ///   immutable and content-addressed, so an entry never goes stale). `ObjectStore` re-hashes
-///   every decoded payload, so a damaged cache entry is caught, not trusted.
+///   every decoded payload, so a damaged cache entry is caught, not trusted: it is evicted
+///   (`evictCached`) and the object fetched again.
 /// - `has` and `stat` are `HEAD`s (never the cache: gc elsewhere may have removed the object).
 public final class S3Backend: ObjectBackend {
     /// Signed requests.
@@ -142,6 +143,12 @@ public final class S3Backend: ObjectBackend {
     public func removeAbandonedWrites(olderThan cutoff: Double) throws(StoreError) -> (count: Int, bytes: Int) { (0, 0) }
 
     // MARK: cache
+
+    /// Removes the cache entry of `id` (`unlink`); whether there was one.
+    public func evictCached(_ id: ObjectID) -> Bool {
+        guard let path = cachePath(id) else { return false }
+        return unlink(path) == 0
+    }
 
     private func cachePath(_ id: ObjectID) -> String? {
         cacheDirectory.map { $0 + "/" + String(id.hex.prefix(2)) + "/" + String(id.hex.dropFirst(2)) }
