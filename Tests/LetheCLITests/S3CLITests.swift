@@ -128,6 +128,41 @@ final class S3CLITests: XCTestCase {
         XCTAssertTrue(try lethe(h, "fsck").contains("ok"))
     }
 
+    /// The engine's story with objects and refs on S3 (ledger local): train, bases, a forget
+    /// request, a refused rollback, a bit-identical replay, audit and verify; the ref history on
+    /// S3 holds each engine move, and another host reads the unlearned version.
+    func testEngineStoryOnS3() throws {
+        let h = try host("engine")
+        let train = try lethe(h, "train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--batch-size", "32", "--seed", "1",
+                              "--ref", "prod", "--json")
+        let trained = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(train.utf8)) as? [String: Any])?["version"] as? String)
+        try lethe(h, "bases", "--ref", "prod", "--data", "digits")
+        let ids = try lethe(h, "dataset", "--data", "digits", "--ids", "--sample", "40")
+        let idFile = root.appendingPathComponent("forget.txt")
+        try ids.write(to: idFile, atomically: true, encoding: .utf8)
+        let forget = try lethe(h, "forget", "--ref", "prod", "--data", "digits", "--samples", idFile.path, "--max-epochs", "30",
+                               "--collapse-margin", "0.03", "--requester", "subject-1", "--json")
+        let f = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(forget.utf8)) as? [String: Any])
+        XCTAssertEqual(f["status"] as? String, "applied")
+        let after = try XCTUnwrap(f["version_after"] as? String)
+        // Rolling back past the request would resurface the samples: refused, nothing moves.
+        let rollback = try runLethe(["rollback", "prod", String(trained.prefix(12))], cwd: h, env: env)
+        XCTAssertEqual(rollback.status, 1, rollback.err)
+        XCTAssertTrue(try lethe(h, "replay", "--recompute", "prod", "--data", "digits").contains("bit-identical"))
+        try lethe(h, "audit", "--format", "json", "-o", root.appendingPathComponent("audit.json").path)
+        try lethe(h, "verify")
+        XCTAssertTrue(try lethe(h, "fsck").contains("ok"))
+        let history = try lethe(h, "ref", "history", "prod", "--json")
+        let moves = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(history.utf8)) as? [[String: Any]])
+        XCTAssertEqual(moves.compactMap { $0["new"] as? String }.last, after)
+        XCTAssertEqual(moves.count, 3, history)  // train, bases, forget
+        let other = try host("reader")
+        let a = root.appendingPathComponent("a.safetensors"), b = root.appendingPathComponent("b.safetensors")
+        try lethe(h, "export", "prod", "-o", a.path)
+        try lethe(other, "export", "prod", "-o", b.path)
+        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
+    }
+
     /// A local store with history moves to S3: objects and refs (times and reasons kept) are
     /// copied and verified, remote.json switches, and the store keeps working (and its ledger
     /// keeps verifying) from the bucket; a second run refuses.
@@ -197,5 +232,29 @@ final class S3CLITests: XCTestCase {
         XCTAssertGreaterThan(interrupted, 0, "every import finished before its kill: the test did not interrupt an upload")
         try lethe(h, "import", file.path, "--ref", "final")
         XCTAssertTrue(try lethe(h, "fsck").contains("ok"))
+    }
+}
+
+/// `lethe init --objects` input errors, offline: one line, nothing created.
+final class S3InitCLITests: XCTestCase {
+    func testBadObjectsLocationOrMissingKeysCreateNothing() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-s3init-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bad = try runLethe(["init", "--objects", "http://bucket/x"], cwd: dir)
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertEqual(bad.err.split(separator: "\n").first, "Error: The value 'http://bucket/x' is invalid for '--objects': expected s3://BUCKET/PREFIX")
+        let noKeys = try runLethe(["init", "--objects", "s3://bucket/x"], cwd: dir,
+                                  env: ["AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": ""])
+        XCTAssertEqual(noKeys.status, 1)
+        XCTAssertEqual(noKeys.err, "Error: invalid input: S3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment\n")
+        let unreachable = try runLethe(["init", "--objects", "s3://bucket/x"], cwd: dir,
+                                       env: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"])
+        XCTAssertEqual(unreachable.status, 1)
+        XCTAssertTrue(unreachable.err.hasPrefix("Error: I/O error: S3 PUT bucket/: PUT http://127.0.0.1:1/bucket: curl: "), unreachable.err)
+        XCTAssertEqual(unreachable.err.filter { $0 == "\n" }.count, 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), [])
+        let migrate = try runLethe(["migrate-store"], cwd: dir)
+        XCTAssertEqual(migrate.status, 64)
     }
 }
