@@ -42,9 +42,10 @@ public final class Repository {
     /// signing key (the ledger signs the checkpoint of its empty log).
     ///
     /// - Parameter origin: the log's origin line (default: `lethe/<hostname>/<directory>`).
-    public static func initialize(in parent: URL, origin: String? = nil) throws(EngineError) -> Repository {
+    /// - Parameter remote: where objects (and the ledger) live when not in `.lethe` (`remote.json`).
+    public static func initialize(in parent: URL, origin: String? = nil, remote: RemoteConfig = RemoteConfig()) throws(EngineError) -> Repository {
         let location = StoreLocation(directory: parent)
-        let store = try lift { try StoreLocation.initializeStore(in: parent) }
+        let store = try lift { try StoreLocation.initializeStore(in: parent, remote: remote) }
         let name = origin ?? "lethe/\(ProcessInfo.processInfo.hostName)\(parent.standardizedFileURL.path)"
         let ledger = try lift { try Ledger.create(path: location.ledgerPath, keyPath: location.signingKeyPath, origin: name) }
         return Repository(location: location, store: store, ledger: ledger)
@@ -81,7 +82,7 @@ public final class Repository {
             if let l, let lid = ObjectID(hex: l) {
                 let last = try lift { try ledger.refHistory(name).last }
                 if last?.oldVersion == s?.hex, (try? store.version(lid)) != nil {
-                    try lift { try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s)) }
+                    _ = try lift { try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s)) }
                     done.append("ref \(name): rolled forward to \(lid.short) (the ledger had committed the move)")
                     continue
                 }
@@ -120,7 +121,7 @@ public final class Repository {
                 try w.moveRef(LetheLedger.RefMove(ref: ref, oldVersion: old?.hex, newVersion: new.hex, reason: reason))
             }
         }
-        try lift { try store.refs.set(ref, to: new, reason: reason, expected: .some(old)) }
+        _ = try lift { try store.refs.set(ref, to: new, reason: reason, expected: .some(old)) }
     }
 
     /// Records `id` and every unrecorded ancestor in the ledger, oldest first (inside a write).
