@@ -415,15 +415,14 @@ enum Report {
             if let o = far.original { md += "; Original \(fmt(o))" }
             md += "). "
         }
-        // How much of Original's gap PGU closes, per metric where Original differs from Retrain.
+        // Original's distance to Retrain against PGU's, per metric where Original differs from Retrain by ≥ 1.
         var closes: [String] = []
         for x in gaps {
             guard let o = x.original, abs(o - x.retrain) * 100 >= 1 else { continue }
-            let frac = 1 - abs(x.pgu - x.retrain) / abs(o - x.retrain)
             let overshoot = (x.pgu - x.retrain) * (o - x.retrain) < 0
-            closes.append("\(x.name) \(String(format: "%.0f", 100 * frac))%\(overshoot ? " (overshooting)" : "")")
+            closes.append("\(x.name) \(String(format: "%.1f", abs(o - x.retrain) * 100)) → \(String(format: "%.1f", x.gap))\(overshoot ? " (past Retrain, on the other side)" : "")")
         }
-        if !closes.isEmpty { md += "Share of Original's distance to Retrain that PGU removes: " + closes.joined(separator: ", ") + ". " }
+        if !closes.isEmpty { md += "Distance to Retrain, Original → PGU: " + closes.joined(separator: "; ") + ". " }
         // JS ranking among the unlearning methods.
         let js = unlearners.compactMap { m in mean(m, { $0.jsToRetrain }).map { (m, $0) } }.sorted { $0.1 < $1.1 }
         if let pos = js.firstIndex(where: { $0.0 == "pgu" }), let pjs = mean("pgu", { $0.jsToRetrain }) {
@@ -432,6 +431,9 @@ enum Report {
             md += ", rank \(pos + 1) of \(js.count) unlearning methods"
             if pos > 0 { md += String(format: " (lowest: %@ %.4f)", (methodNames[js[0].0] ?? js[0].0) as NSString, js[0].1) }
             md += ". "
+            if let o = mean("original", { $0.jsToRetrain }), pjs > o {
+                md += "By this measure PGU's D_f outputs are further from Retrain's than Original's were. "
+            }
         }
         // Test accuracy kept?
         if let p = mean("pgu", { $0.testAccuracy }), let o = mean("original", { $0.testAccuracy }) {
