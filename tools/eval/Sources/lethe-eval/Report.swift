@@ -511,7 +511,9 @@ enum Report {
             `tools/eval/run` installs the Debian packages (`tools/install-deps`), builds `lethe-eval` in release
             mode, runs `lethe-eval cell` for each missing cell (records in `tools/eval/results/`, written
             atomically, so an interrupted run resumes where it stopped) and `lethe-eval report`. Original weights
-            are cached in `.build/eval-cache` (not committed). A record's exact command is kept in it, e.g.:
+            are cached in `.build/eval-cache` (not committed; delete it after changing the training code). A record
+            keeps the PGU configuration and commit it ran with, so after changing PGU's defaults re-run the affected
+            cells with `--force` (the Method section lists every configuration in use). A record's exact command, e.g.:
 
 
             """
