@@ -219,7 +219,8 @@ enum Report {
               requests of 250 random samples each (digits: 25), measured after every request against a model
               retrained on what is left; PGU runs each request from the previous request's retained bases and
               weights, and the baselines are likewise applied to their own previous model with the new request.
-              `class0`: forget every training sample of class 0 (PGU in class mode: stop at chance on the class).
+              `class0`: forget every training sample of class 0 (PGU in class mode: stop when the class's accuracy
+              reaches `classTargetAccuracy` of the configuration below, chance when it is absent).
               `depoison`: the labels of 500 random training samples (digits: 50) are swapped within the class pairs
               \(poisonPairs.map { "(\($0.0), \($0.1))" }.joined(separator: ", ")) (Fashion-MNIST look-alikes: T-shirt/Shirt,
               Pullover/Coat, Sandal/Sneaker, Trouser/Dress, Bag/Ankle boot); Original is trained on the poisoned
@@ -292,7 +293,10 @@ enum Report {
         let sizes = first.steps.map { "\($0.requestSize)" }.joined(separator: " + ")
         md += "Seeds \(seedList(g.cells)); |D_f| = \(sizes)"
         if let last = first.steps.last { md += ", |D_r| = \(last.retainCount)" }
-        md += ". Bases of the original: \(Stat(values: g.cells.map(\.basesSeconds)).text("%.2f")) s (once per version, not in PGU's time).\n\n"
+        md += ". Bases of the original: \(Stat(values: g.cells.map(\.basesSeconds)).text("%.2f")) s (once per version, not in PGU's time)."
+        let steps = Set(g.cells.compactMap { $0.details["pguSteps"] })
+        if !steps.isEmpty { md += " PGU steps: \(steps.sorted().joined(separator: ", "))." }
+        md += "\n\n"
         let isClass = g.setting == "class0", isPoison = g.setting == "depoison"
         let sequential = g.stepCount > 1
         var header = (sequential ? ["step"] : []) + ["method", "D_f acc %", "D_r acc %", "test acc %"]

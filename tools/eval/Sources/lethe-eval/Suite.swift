@@ -282,6 +282,7 @@ final class CellRunner {
         say(String(format: "bases: %.2f s", basesSeconds))
 
         let config = pguConfiguration(mode)
+        details["pguSteps"] = config.effectiveStepScaling.rawValue
         let pguModel = try copy(original)
         var baselineModels: [UnlearningBaseline: Model] = [:]
         for b in [UnlearningBaseline.fineTune, .negGradPlus, .randomLabel] { baselineModels[b] = try copy(original) }
