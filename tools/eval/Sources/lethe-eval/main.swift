@@ -5,10 +5,16 @@
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures.
+//
+//   lethe-eval cell ... / lethe-eval report ...   (the paper-style evaluation: Suite.swift, Report.swift)
 import Foundation
 import LetheNN
 import LetheTensor
 import LetheUnlearning
+
+if let sub = CommandLine.arguments.dropFirst().first, ["cell", "report", "help", "--help"].contains(sub) {
+    exit(EvalCommand.main(Array(CommandLine.arguments.dropFirst())))
+}
 
 let args = Array(CommandLine.arguments.dropFirst())
 func value(_ name: String) -> String? {
