@@ -5,13 +5,13 @@ import LetheCrypto
 /// Appends records inside one `Ledger.write` transaction. Each `record…` call inserts its rows,
 /// appends one log entry covering exactly those rows and returns the entry's index.
 public final class LedgerWriter {
-    let db: Database
+    let db: any SQLConnection
     /// The tree's right edge; advanced by every appended entry.
     var frontier: Merkle.Frontier
     /// Entries appended in this transaction.
     var appended = 0
 
-    init(db: Database) throws(LedgerError) {
+    init(db: any SQLConnection) throws(LedgerError) {
         self.db = db
         let size = try db.scalar("SELECT coalesce(max(seq) + 1, 0) FROM log_entries")?.int ?? 0
         let nodes = try db.rows("SELECT height, hash FROM log_frontier ORDER BY height DESC").compactMap { r -> (height: Int, hash: Digest)? in
@@ -35,8 +35,8 @@ public final class LedgerWriter {
     /// leaf hash computed from the rows as read back, so it is the same function `verify` uses.
     private func append(kind: String, subject: String, at time: Date, _ insert: (Int64) throws(LedgerError) -> Void) throws(LedgerError) -> Int {
         let seq = Int64(frontier.size)
-        try db.run("INSERT INTO log_entries(seq, kind, subject, created_at, leaf_hash) VALUES (?1, ?2, ?3, ?4, zeroblob(32))",
-                   [.integer(seq), .text(kind), .text(subject), .text(LedgerTime.string(time))])
+        try db.run("INSERT INTO log_entries(seq, kind, subject, created_at, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                   [.integer(seq), .text(kind), .text(subject), .text(LedgerTime.string(time)), .blob(LedgerWriter.placeholderLeaf)])
         try insert(seq)
         let leaf = Merkle.leafHash(try LedgerWriter.encodeEntry(db: db, seq: seq))
         try db.run("UPDATE log_entries SET leaf_hash = ?1 WHERE seq = ?2", [.blob(leaf.bytes), .integer(seq)])
@@ -50,8 +50,11 @@ public final class LedgerWriter {
         return Int(seq)
     }
 
+    /// The leaf hash an entry holds until its rows are written (32 zero bytes).
+    static let placeholderLeaf = [UInt8](repeating: 0, count: 32)
+
     /// The canonical encoding of entry `seq` from the rows now in the database.
-    static func encodeEntry(db: Database, seq: Int64) throws(LedgerError) -> [UInt8] {
+    static func encodeEntry(db: any SQLConnection, seq: Int64) throws(LedgerError) -> [UInt8] {
         guard let h = try db.rows("SELECT kind, subject, created_at FROM log_entries WHERE seq = ?1", [.integer(seq)]).first,
               let kind = h[0].string, let subject = h[1].string, let at = h[2].string
         else { throw .notFound("log entry \(seq)") }
@@ -142,7 +145,8 @@ public final class LedgerWriter {
         }
         return try append(kind: "ref.moved", subject: m.ref, at: m.movedAt) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_ref_moves(ref, old_version, new_version, reason, moved_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT INTO ledger_ref_moves(id, ref, old_version, new_version, reason, moved_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_ref_moves), ?1, ?2, ?3, ?4, ?5, ?6)
                 """, [.text(m.ref), LedgerWriter.opt(m.oldVersion), .text(m.newVersion), .text(m.reason),
                       .text(LedgerTime.string(m.movedAt)), .integer(seq)])
         }
@@ -242,8 +246,8 @@ public final class LedgerWriter {
         }
         return try append(kind: "rollback", subject: r.ref, at: r.performedAt) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_rollbacks(ref, from_version, to_version, mode, reason, result_version, performed_at, entry_seq)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                INSERT INTO ledger_rollbacks(id, ref, from_version, to_version, mode, reason, result_version, performed_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_rollbacks), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                 """, [.text(r.ref), LedgerWriter.opt(r.fromVersion), .text(r.toVersion), .text(r.mode.rawValue),
                       LedgerWriter.opt(r.reason), LedgerWriter.opt(r.resultVersion), .text(LedgerTime.string(r.performedAt)),
                       .integer(seq)])
@@ -256,7 +260,8 @@ public final class LedgerWriter {
         try requireNonEmpty(g.object, "object id")
         return try append(kind: "gc.deletion", subject: g.object, at: g.deletedAt) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_gc_deletions(object, kind, bytes, reason, deleted_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT INTO ledger_gc_deletions(id, object, kind, bytes, reason, deleted_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_gc_deletions), ?1, ?2, ?3, ?4, ?5, ?6)
                 """, [.text(g.object), .text(g.kind), .integer(g.bytes), .text(g.reason), .text(LedgerTime.string(g.deletedAt)), .integer(seq)])
         }
     }
@@ -271,7 +276,8 @@ public final class LedgerWriter {
         }.joined(separator: ",") + "]"
         return try append(kind: "compliance.exception", subject: e.kind, at: e.createdAt) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_compliance_exceptions(kind, reason, author, request_ids, created_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT INTO ledger_compliance_exceptions(id, kind, reason, author, request_ids, created_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_compliance_exceptions), ?1, ?2, ?3, ?4, ?5, ?6)
                 """, [.text(e.kind), .text(e.reason), .text(e.author), .text(ids), .text(LedgerTime.string(e.createdAt)), .integer(seq)])
         }
     }
