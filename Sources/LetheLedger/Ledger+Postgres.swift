@@ -19,7 +19,7 @@ extension Ledger {
         let db = try PostgresConnection(url: url)
         try migratePostgres(db)
         if try readMeta(db)["origin"] != nil {
-            throw .io(path: db.redactedURL, message: "a ledger already exists in this database (open it, or join it with its signing key)")
+            throw .io(path: db.redactedURL, message: "a ledger already exists in this database (join it with its signing key: lethe init --ledger URL --signing-key PEM)")
         }
         let fm = FileManager.default
         let createdKey = !fm.fileExists(atPath: keyPath)
@@ -51,6 +51,19 @@ extension Ledger {
             if createdKey { try? fm.removeItem(atPath: keyPath) }
             throw error
         }
+    }
+
+    /// `create(postgres:)`, or with `join` (the key at `keyPath` is the shared one) `open` when the
+    /// database already holds a ledger: how a second host starts using a shared ledger.
+    public static func createOrJoin(postgres url: String, keyPath: String, origin: String, join: Bool) throws(LedgerError) -> Ledger {
+        if join {
+            let probe = try PostgresConnection(url: url)
+            if try probe.scalar("SELECT to_regclass('ledger_meta') IS NOT NULL")?.int == 1,
+               try probe.scalar("SELECT 1 FROM ledger_meta WHERE key = 'origin'") != nil {
+                return try open(postgres: url, keyPath: keyPath)
+            }
+        }
+        return try create(postgres: url, keyPath: keyPath, origin: origin)
     }
 
     /// What `ledger_meta.signing_key` says for a PostgreSQL ledger: the key is host-local.
@@ -114,5 +127,12 @@ extension Ledger {
             }
             return .commit
         }
+    }
+}
+
+extension Ledger {
+    /// A PostgreSQL URL with its password masked, or nil for anything else.
+    public static func redactedURL(_ url: String) -> String? {
+        isPostgresURL(url) ? PostgresConnection.redact(url) : nil
     }
 }
