@@ -97,7 +97,7 @@ extension LedgerQuery {
             try pg.execute("SET LOCAL statement_timeout = \(max(1, Int((timeLimit * 1000).rounded())))")
             try pg.withResult("DECLARE lethe_query NO SCROLL CURSOR FOR \(rewritten)", values, inferTypes: true) { _ throws(LedgerError) in }
             let fetch = limit.map { "FETCH \($0 + 1) FROM lethe_query" } ?? "FETCH ALL FROM lethe_query"
-            result = try pg.withResult(fetch, []) { res throws(LedgerError) -> QueryResult in
+            result = try pg.withResult(fetch, [], inferTypes: true) { res throws(LedgerError) -> QueryResult in
                 var rows = PostgresConnection.rows(res)
                 var truncated = false
                 if let limit, rows.count > limit { rows.removeLast(rows.count - limit); truncated = true }

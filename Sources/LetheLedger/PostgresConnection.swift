@@ -21,6 +21,8 @@ final class PostgresConnection {
     /// The connection URL with any password replaced by `***`, for messages.
     let redactedURL: String
     private var placeholderCache: [String: String] = [:]
+    /// Named prepared statements of this session (`PQprepare`), by SQL; emptied on reconnect.
+    private var prepared: [String: String] = [:]
     private var cursorCounter = 0
 
     /// The advisory-lock key every ledger writer takes (`pg_advisory_xact_lock`): "LETHE" in ASCII.
@@ -152,9 +154,25 @@ final class PostgresConnection {
                 buffers.append(p); types.append(17); formats.append(1); lengths.append(Int32(b.count))
             }
         }
+        // The ledger's own statements are prepared once per session (`PQprepare`) and then only
+        // executed (`PQexecPrepared`): parse and plan once. User queries are executed unprepared.
+        var statement: String?
+        if !inferTypes {
+            if let name = prepared[sql] { statement = name } else {
+                let name = "lethe_s\(prepared.count + 1)"
+                let res = PQprepare(conn, name, text, Int32(params.count), types)
+                defer { PQclear(res) }
+                guard let res, PQresultStatus(res) == PGRES_COMMAND_OK else { throw failure(res, sql: sql) }
+                prepared[sql] = name
+                statement = name
+            }
+        }
         let res: OpaquePointer? = buffers.withUnsafeBufferPointer { bufs in
             bufs.withMemoryRebound(to: UnsafePointer<CChar>?.self) { values in
-                PQexecParams(conn, text, Int32(params.count), types, values.baseAddress, lengths, formats, 0)
+                if let statement {
+                    return PQexecPrepared(conn, statement, Int32(params.count), values.baseAddress, lengths, formats, 0)
+                }
+                return PQexecParams(conn, text, Int32(params.count), types, values.baseAddress, lengths, formats, 0)
             }
         }
         defer { PQclear(res) }
@@ -235,7 +253,13 @@ final class PostgresConnection {
                 guard PostgresConnection.isTransient(error), Date().timeIntervalSince(start) < patience else { throw error }
                 Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                 delay = min(delay * 2, 0.5)
-                if PQstatus(conn) != CONNECTION_OK { PQreset(conn) }
+                if PQstatus(conn) != CONNECTION_OK {
+                    PQreset(conn)
+                    prepared.removeAll()
+                    if PQstatus(conn) == CONNECTION_OK {
+                        try? execute("SET client_encoding = 'UTF8'; SET extra_float_digits = 3; SET bytea_output = 'hex'")
+                    }
+                }
             }
         }
     }
@@ -318,7 +342,10 @@ final class PostgresCursor: RowCursor {
     func next() throws(LedgerError) -> [SQLValue]? {
         if index == buffer.count {
             if exhausted { return nil }
-            buffer = try connection.rows("FETCH 1000 FROM \(name)", [])
+            // Not prepared: every cursor has its own name.
+            buffer = try connection.withResult("FETCH 1000 FROM \(name)", [], inferTypes: true) { res throws(LedgerError) in
+                PostgresConnection.rows(res)
+            }
             index = 0
             if buffer.count < 1000 { exhausted = true }
             if buffer.isEmpty { return nil }
