@@ -66,6 +66,48 @@ final class PostgresLedgerTests: XCTestCase {
         XCTAssertTrue(try post.verify().isValid)
     }
 
+    func testCopyFromSQLiteKeepsIdsProofsAndCheckpoints() throws {
+        let pg = try PostgresTestDatabase()
+        let dir = try tempDir()
+        let key = dir.appendingPathComponent("signing-key.pem").path
+        let dbPath = dir.appendingPathComponent("ledger.sqlite").path
+        let lite = try Ledger.create(path: dbPath, keyPath: key, origin: SharedHistory.origin)
+        try SharedHistory.write(lite)
+        let note = try XCTUnwrap(try lite.latestCheckpoint()).note(key: lite.publicKey)
+        let proofs = try (0..<14).map { try lite.inclusionProof(entry: $0).text(key: lite.publicKey) }
+
+        let report = try Ledger.copy(sqlite: dbPath, toPostgres: pg.url, keyPath: key)
+        XCTAssertTrue(report.copy.isValid)
+        XCTAssertEqual(report.copy, report.source)
+        XCTAssertEqual(report.rows.first { $0.table == "log_entries" }?.count, 14)
+        XCTAssertEqual(report.rows.first { $0.table == "log_checkpoints" }?.count, 10)
+        XCTAssertEqual(report.rows.first { $0.table == "ledger_version_tensors" }?.count, 6)
+
+        let post = try Ledger.open(postgres: pg.url, keyPath: key)
+        XCTAssertEqual(try post.checkpoints(), try lite.checkpoints())   // ids, signatures and times
+        XCTAssertEqual(try (0..<14).map { try post.inclusionProof(entry: $0).text(key: post.publicKey) }, proofs)
+        XCTAssertNil(try post.checkSavedCheckpoint(note: note))
+        // The copy goes on: new entries extend the same log.
+        try post.moveRef(RefMove(ref: "prod", oldVersion: "v0", newVersion: "v1", reason: "after the copy"))
+        XCTAssertTrue(try post.verify().isValid)
+        XCTAssertTrue(try post.consistencyProof(oldSize: 14).verify())
+        XCTAssertEqual(try post.root(atSize: 14), try lite.root(atSize: 14))
+
+        // Into a database that already holds a ledger: refused, nothing changes.
+        XCTAssertThrowsError(try Ledger.copy(sqlite: dbPath, toPostgres: pg.url, keyPath: key)) { e in
+            XCTAssertTrue("\(e)".hasSuffix("the target database already holds a ledger; a copy needs an empty one"), "\(e)")
+        }
+        XCTAssertEqual(try post.treeSize(), 15)
+        // A source that does not verify is not copied.
+        let other = try PostgresTestDatabase()
+        let db = try Database(path: dbPath, flags: SQLITE_OPEN_READWRITE)
+        try db.execute("UPDATE ledger_datasets SET sample_count = 1")
+        XCTAssertThrowsError(try Ledger.copy(sqlite: dbPath, toPostgres: other.url, keyPath: key)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("ledger verification failed: the source ledger does not verify (entry 0 (dataset.recorded"), "\(e)")
+        }
+        XCTAssertThrowsError(try Ledger.open(postgres: other.url, keyPath: key))
+    }
+
     func testInvalidRecordsAreRefusedAndChangeNothing() throws {
         let pg = try PostgresTestDatabase()
         let dir = try tempDir()
