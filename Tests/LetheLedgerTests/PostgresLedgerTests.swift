@@ -255,6 +255,28 @@ final class PostgresLedgerTests: XCTestCase {
         XCTAssertEqual(r.checkpoints, 2 + workers * each)
     }
 
+    func testAWriteSurvivesALostConnection() throws {
+        let pg = try PostgresTestDatabase()
+        let dir = try tempDir()
+        let l = try Ledger.create(postgres: pg.url, keyPath: dir.appendingPathComponent("k.pem").path, origin: "o")
+        let pid = try XCTUnwrap(try l.select("SELECT pg_backend_pid() AS pid").first?["pid"]?.int)
+        // The server ends the ledger's session (as a restart or failover would).
+        try pg.tamper("SELECT pg_terminate_backend(\(pid))")
+        try l.recordDataset(DatasetRecord(digest: "after-reconnect", sampleCount: 1, source: "s"))
+        let newPID = try XCTUnwrap(try l.select("SELECT pg_backend_pid() AS pid").first?["pid"]?.int)
+        XCTAssertNotEqual(newPID, pid)
+        XCTAssertEqual(try l.treeSize(), 1)
+        XCTAssertTrue(try l.verify().isValid)
+        // A writer holding the lock makes the others wait, not fail.
+        let blocker = SendableConnection(try PostgresConnection(url: pg.url))
+        try blocker.connection.execute("BEGIN; SELECT pg_advisory_xact_lock(\(PostgresConnection.writerLockKey))")
+        let started = Date()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { try? blocker.connection.execute("COMMIT") }
+        try l.recordDataset(DatasetRecord(digest: "after-wait", sampleCount: 1, source: "s"))
+        XCTAssertGreaterThan(Date().timeIntervalSince(started), 0.45)
+        XCTAssertEqual(try l.treeSize(), 2)
+    }
+
     func testConnectionAndKeyErrorsAreOneClearLine() throws {
         _ = try PostgresTestDatabase.serverURL()
         XCTAssertThrowsError(try Ledger.open(postgres: "postgresql://lethe:secret@127.0.0.1:1/x", keyPath: nil)) { e in
@@ -280,6 +302,12 @@ final class PostgresLedgerTests: XCTestCase {
             XCTAssertEqual("\(e)", #"PostgreSQL error SQLSTATE 42P01: relation "no_such_table" does not exist (SQL: SELECT * FROM no_such_table)"#)
         }
     }
+}
+
+/// A connection handed to one other thread (used by one thread at a time).
+final class SendableConnection: @unchecked Sendable {
+    let connection: PostgresConnection
+    init(_ c: PostgresConnection) { connection = c }
 }
 
 /// Errors collected from concurrent workers.
