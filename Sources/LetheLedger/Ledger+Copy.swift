@@ -27,6 +27,9 @@ extension Ledger {
     /// Then verifies the copy and requires the same answer as the source (entries, root,
     /// checkpoints, no failure); a source that does not verify is not copied.
     ///
+    /// The source's write lock is held during the copy; run it while no other process uses the
+    /// store (one that already opened the SQLite ledger would keep writing there).
+    ///
     /// Returns the copied row counts and both verify reports. On any error the PostgreSQL
     /// transaction rolls back and the database is left with the empty schema only.
     public static func copy(sqlite sqlitePath: String, toPostgres url: String, keyPath: String?) throws(LedgerError) -> LedgerCopyReport {
@@ -43,7 +46,8 @@ extension Ledger {
             throw .io(path: pg.redactedURL, message: "the target database already holds a ledger; a copy needs an empty one")
         }
         var counts: [(String, Int)] = []
-        try source.locked { () throws(LedgerError) -> Void in
+        // Holding the source's write lock: no writer can slip an entry in while it is copied.
+        try source.db.writeTransaction { () throws(LedgerError) -> TransactionCompletion in
             try pg.writeTransaction { () throws(LedgerError) -> TransactionCompletion in
                 // ledger_meta: origin, public key, creation time; the views hash and key note are PostgreSQL's own.
                 var meta = 0
@@ -69,6 +73,7 @@ extension Ledger {
                 }
                 return .commit
             }
+            return .rollback
         }
         let copy = try Ledger.open(postgres: url, keyPath: keyPath)
         let copyReport = try copy.verify(trustedKey: source.publicKey)

@@ -41,6 +41,50 @@ final class PostgresCLITests: XCTestCase {
         try Data(bytes).write(to: url)
     }
 
+    func testMigrateStoreMovesTheLedgerAndEarlierCheckpointsStillVerify() throws {
+        let url = try database()
+        let dir = try directory()
+        func lethe(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runLethe(["--store", dir.path] + args) }
+        XCTAssertEqual(try runLethe(["init", dir.path, "--origin", "lethe.test/migrate"]).status, 0)
+        for i in 0..<3 {
+            let file = dir.appendingPathComponent("m\(i).safetensors")
+            try Self.weights([Float(i), 2, 3], at: file)
+            XCTAssertEqual(try lethe(["import", file.path, "--ref", "prod"]).status, 0)
+        }
+        XCTAssertEqual(try lethe(["gc", "--dry-run"]).status, 0)
+        let saved = dir.appendingPathComponent("saved-checkpoint.txt")
+        try Data(try lethe(["checkpoint"]).out.utf8).write(to: saved)
+        let before = try lethe(["verify", "--json"])
+        XCTAssertEqual(before.status, 0, before.err)
+
+        let moved = try lethe(["migrate-store", "--ledger", url, "--json"])
+        XCTAssertEqual(moved.status, 0, moved.err)
+        let validator = LedgerSchemaValidator(directory: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schema"))
+        let doc = try XCTUnwrap(JSONDoc.parse(moved.out), moved.out)
+        XCTAssertEqual(try validator.validate(doc, against: "migrate-store.schema.json"), [])
+        // gc's reconcile adopted the store's moves: 3 versions (a chain) and one ref move to the last.
+        XCTAssertEqual(doc["entries"], .integer(4))
+        XCTAssertEqual(doc["rows"]?["log_entries"], .integer(4))
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent(".lethe/remote.json"), encoding: .utf8), "{\n  \"ledger\": \"\(url)\"\n}\n")
+
+        // The same verify answer from PostgreSQL, and the checkpoint saved before still holds.
+        let after = try lethe(["verify", "--json", "--checkpoint", saved.path])
+        XCTAssertEqual(after.status, 0, after.out + after.err)
+        XCTAssertEqual(JSONDoc.parse(after.out)?["root"], JSONDoc.parse(before.out)?["root"])
+        // New writes go to PostgreSQL.
+        let file = dir.appendingPathComponent("m9.safetensors")
+        try Self.weights([9, 9, 9], at: file)
+        XCTAssertEqual(try lethe(["import", file.path, "--ref", "prod"]).status, 0)
+        XCTAssertEqual(try lethe(["gc", "--dry-run"]).status, 0)
+        let count = try lethe(["query", "--csv", "SELECT count(*) AS n FROM ledger_entries"])
+        XCTAssertEqual(csvRows(count.out).last, "6")
+        // Migrating again is refused.
+        let again = try lethe(["migrate-store", "--ledger", url])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.err.hasPrefix("Error: the ledger of \(dir.path)/.lethe is already in postgresql://lethe:***@"), again.err)
+    }
+
     func testFourProcessesShareOneLedgerAndTheLogNeverForks() throws {
         let url = try database()
         let dir = try directory()
