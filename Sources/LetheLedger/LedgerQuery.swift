@@ -28,7 +28,7 @@ public struct QueryResult: Sendable, Equatable {
 /// by name, and writes fail in the server (SQLSTATE 25006). For auditors, put a role with
 /// SELECT-only grants in the URL as well.
 public final class LedgerQuery {
-    private let db: Database!
+    private let db: Database?
     private let sentry: QuerySentry
     private let pg: PostgresConnection?
 
@@ -49,7 +49,8 @@ public final class LedgerQuery {
     public init(path: String) throws(LedgerError) {
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound("no ledger at \(path) (run 'lethe init' first)") }
         pg = nil
-        db = try Database(path: path, flags: SQLITE_OPEN_READONLY)
+        let db = try Database(path: path, flags: SQLITE_OPEN_READONLY)
+        self.db = db
         sqlite3_busy_timeout(db.handle, 5000)
         _ = lethe_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
         _ = lethe_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
@@ -119,6 +120,7 @@ public final class LedgerQuery {
     }
 
     private func prepareSingle(_ sql: String) throws(LedgerError) -> Statement {
+        guard let db else { throw .invalid("no SQLite connection") }
         var result: Result<Statement, LedgerError> = .failure(.invalid("empty query"))
         sql.withCString { base in
             var stmt: OpaquePointer?

@@ -24,6 +24,10 @@ final class PostgresConnection {
     /// Named prepared statements of this session (`PQprepare`), by SQL; emptied on reconnect.
     private var prepared: [String: String] = [:]
     private var cursorCounter = 0
+    /// True while a transaction body runs: a lost connection then fails the transaction (which
+    /// `transaction` re-runs on a new session) instead of reconnecting under it, where the rest of
+    /// the body would run outside any transaction.
+    private var inTransactionBody = false
 
     /// The advisory-lock key every ledger writer takes (`pg_advisory_xact_lock`): "LETHE" in ASCII.
     static let writerLockKey: Int64 = 0x4C_45_54_48_45
@@ -51,10 +55,26 @@ final class PostgresConnection {
         }
         conn = c
         PQsetNoticeProcessor(c, { _, _ in }, nil)
-        try execute("SET client_encoding = 'UTF8'; SET extra_float_digits = 3; SET bytea_output = 'hex'")
+        try execute(PostgresConnection.sessionSettings)
     }
 
     deinit { PQfinish(conn) }
+
+    /// The session settings every statement relies on.
+    private static let sessionSettings = "SET client_encoding = 'UTF8'; SET extra_float_digits = 3; SET bytea_output = 'hex'"
+
+    /// Re-establishes a lost connection (`PQreset`): prepared statements are gone with the old
+    /// session and the session settings are applied again. A failure leaves it lost; the next
+    /// statement reports it (class 08).
+    private func reconnectIfLost() {
+        guard PQstatus(conn) != CONNECTION_OK, !inTransactionBody else { return }
+        PQreset(conn)
+        prepared.removeAll()
+        if PQstatus(conn) == CONNECTION_OK {
+            let res = PQexec(conn, PostgresConnection.sessionSettings)
+            PQclear(res)
+        }
+    }
 
     /// `postgresql://user:secret@host/db` → `postgresql://user:***@host/db`; a `password=`
     /// key/value is masked too.
@@ -121,6 +141,7 @@ final class PostgresConnection {
     /// from the statement (for user queries); otherwise they are typed (int8, float8, text, bytea).
     func withResult<T>(_ sql: String, _ params: [SQLValue], inferTypes: Bool = false,
                        _ body: (OpaquePointer) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        reconnectIfLost()
         let text: String
         if let cached = placeholderCache[sql] { text = cached } else {
             text = PostgresConnection.rewritePlaceholders(sql)
@@ -232,6 +253,8 @@ final class PostgresConnection {
         while true {
             do throws(LedgerError) {
                 try execute(begin)
+                inTransactionBody = true
+                defer { inTransactionBody = false }
                 let completion: TransactionCompletion
                 do throws(LedgerError) {
                     if lock { try run("SELECT pg_advisory_xact_lock(?1)", [.integer(PostgresConnection.writerLockKey)]) }
@@ -242,7 +265,13 @@ final class PostgresConnection {
                 }
                 switch completion {
                 case .commit:
-                    do throws(LedgerError) { try execute("COMMIT") } catch {
+                    do throws(LedgerError) {
+                        // COMMIT of an aborted transaction "succeeds" as a ROLLBACK: refuse it.
+                        if PQtransactionStatus(conn) == PQTRANS_INERROR {
+                            throw .postgres(sqlstate: "25P02", message: "the transaction was aborted by an earlier error; nothing was committed", sql: "COMMIT")
+                        }
+                        try execute("COMMIT")
+                    } catch {
                         if PQstatus(conn) == CONNECTION_OK { try? execute("ROLLBACK") }
                         throw error
                     }
@@ -253,13 +282,7 @@ final class PostgresConnection {
                 guard PostgresConnection.isTransient(error), Date().timeIntervalSince(start) < patience else { throw error }
                 Thread.sleep(forTimeInterval: delay * Double.random(in: 0.5...1.5))
                 delay = min(delay * 2, 0.5)
-                if PQstatus(conn) != CONNECTION_OK {
-                    PQreset(conn)
-                    prepared.removeAll()
-                    if PQstatus(conn) == CONNECTION_OK {
-                        try? execute("SET client_encoding = 'UTF8'; SET extra_float_digits = 3; SET bytea_output = 'hex'")
-                    }
-                }
+                reconnectIfLost()
             }
         }
     }
@@ -270,6 +293,7 @@ extension PostgresConnection: SQLConnection {
 
     /// Runs statements without parameters (`PQexec`; several separated by `;` are allowed).
     func execute(_ sql: String) throws(LedgerError) {
+        reconnectIfLost()
         let res = PQexec(conn, sql)
         defer { PQclear(res) }
         guard let res else { throw failure(nil, sql: sql) }
@@ -315,7 +339,11 @@ extension PostgresConnection: SQLConnection {
         return PostgresCursor(connection: self, name: name)
     }
 
-    var isInTransaction: Bool { PQtransactionStatus(conn) != PQTRANS_IDLE }
+    /// `PQtransactionStatus` is in a transaction block (a lost connection's UNKNOWN is not).
+    var isInTransaction: Bool {
+        let status = PQtransactionStatus(conn)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE
+    }
 
     /// READ COMMITTED plus the writers' advisory lock, taken before the first read, so every
     /// statement of the transaction sees every earlier writer's commit and no other writer runs.

@@ -275,6 +275,15 @@ final class PostgresLedgerTests: XCTestCase {
         try l.recordDataset(DatasetRecord(digest: "after-wait", sampleCount: 1, source: "s"))
         XCTAssertGreaterThan(Date().timeIntervalSince(started), 0.45)
         XCTAssertEqual(try l.treeSize(), 2)
+        // Outside a transaction the read that finds the session gone fails with one line; the next reconnects.
+        let pid2 = try XCTUnwrap(try l.select("SELECT pg_backend_pid() AS pid").first?["pid"]?.int)
+        try pg.tamper("SELECT pg_terminate_backend(\(pid2))")
+        XCTAssertThrowsError(try l.treeSize()) { e in
+            XCTAssertTrue("\(e)".hasPrefix("PostgreSQL error SQLSTATE 08006: connection lost: "), "\(e)")
+            XCTAssertFalse("\(e)".contains("\n"))
+        }
+        XCTAssertEqual(try l.treeSize(), 2)
+        XCTAssertTrue(try l.verify().isValid)
     }
 
     func testConnectionAndKeyErrorsAreOneClearLine() throws {
