@@ -84,6 +84,7 @@ if let s = value("--scaling"), let v = PGUConfiguration.StepScaling(rawValue: s)
 if let m = value("--max-epochs").flatMap(Int.init) { config.maxEpochs = m }
 if let t = value("--class-target").flatMap(Double.init) { config.classTargetAccuracy = t }
 if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival = m }
+if let w = value("--window").flatMap(Double.init) { config.evaluationWindow = w }
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
 
 print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
@@ -114,6 +115,11 @@ for (step, request) in requests.enumerated() {
     print("| \(step + 1) | PGU\(status) | \(pct(p.forgetAccuracy)) | \(pct(p.retainAccuracy)) | \(pct(p.validationAccuracy)) | \(pct(p.testAccuracy)) | \(pct(p.entropyMIA)) | \(f3(p.lossMIAAUC)) | \(f3(p.jsToReference)) | \(String(format: "%.1e", result.maxRho)) | \(f3(result.gamma)) | \(String(format: "%.1f", pguSeconds)) |")
     log("  PGU timings: " + result.timings.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))s" }.joined(separator: ", ")
         + "; speed-up vs retrain \(String(format: "%.1f", retrainSeconds / pguSeconds))x")
+    if flag("--history") {
+        for t in result.trials {
+            log(String(format: "  trial gamma %.4f:", t.gamma) + t.history.map { String(format: " e%d %.3f/%.3f/%.3f", $0.epoch, $0.forgetAccuracy, $0.heldOutAccuracy, $0.loss) }.joined())
+        }
+    }
     for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho))") }
     if case .applied = result.status {
         bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
