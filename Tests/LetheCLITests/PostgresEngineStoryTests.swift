@@ -29,7 +29,7 @@ final class PostgresEngineStoryTests: XCTestCase {
         let ids = EngineStoryTests.trainIDs
         XCTAssertEqual(ids.count, 1438)
         for args in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "30"],
-                     ["--class", "3", "--requester", "subject-2", "--max-epochs", "10"]] {
+                     ["--class", "3", "--requester", "subject-2", "--max-epochs", "30"]] {
             let f = JSONDoc.parse(try s.expect(0, ["forget", "--ref", "prod", "--data", "digits"] + EngineStoryTests.fast + args + ["--json"]).out)
             XCTAssertEqual(str(f?["status"]), "applied")
         }
