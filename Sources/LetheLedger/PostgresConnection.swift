@@ -4,8 +4,10 @@ import LetheCrypto
 
 /// One libpq connection (`PGconn*`) to a PostgreSQL server, closed in `deinit` (`PQfinish`).
 ///
-/// Statements go through `PQexecParams` with typed parameters: text, integers and doubles in
-/// text format, BLOBs as binary `bytea` (so any byte sequence round-trips); results come back
+/// The ledger's statements are prepared once per session (`PQprepare`) and run with
+/// `PQexecPrepared`; user queries go through `PQexecParams`. Parameters are typed: text,
+/// integers and doubles in text format, BLOBs as binary `bytea` (so any byte sequence
+/// round-trips); results come back
 /// in text format and are converted by column type (`PQftype`) to the same `SQLValue` storage
 /// classes SQLite gives. SQLite-style `?N` placeholders are rewritten to `$N`.
 ///
