@@ -1,79 +1,92 @@
 import Foundation
 import LetheLedger
+import LetheStore
+import LetheTensor
 
-/// `.lethe/remote.json`: where a store's objects and ledger live when they are not the local
-/// defaults, e.g. `{"objects": "s3://bucket/prefix", "ledger": "postgresql://host/db"}`. Each
-/// key is optional; an absent key (or an absent file) means the local default (`objects/`,
-/// `ledger.sqlite`). The file is written with mode 0600: a ledger URL may carry a password
-/// (libpq also reads `PGPASSWORD` and `~/.pgpass`, which keep it out of the file).
+/// Where a store keeps its objects and ledger when not in `.lethe` itself: `.lethe/remote.json`,
+/// `{"objects": "s3://bucket/prefix", "ledger": "postgresql://..."}`, each key optional
+/// (absent: the local `objects/` + `refs/` directories and `ledger.sqlite`).
 public struct RemoteConfig: Sendable, Equatable {
-    /// Object store location (`s3://...`), or nil for the local directory.
+    /// The file name inside `.lethe`.
+    public static let fileName = "remote.json"
+    /// `s3://BUCKET/PREFIX` for objects and refs, or nil for the local directory.
     public var objects: String?
-    /// Ledger location (`postgresql://...`), or nil for the local SQLite file.
+    /// A PostgreSQL connection URI for the ledger, or nil for SQLite.
     public var ledger: String?
 
-    /// A configuration.
+    /// A configuration (all local by default).
     public init(objects: String? = nil, ledger: String? = nil) { self.objects = objects; self.ledger = ledger }
 
-    /// The file's path in a store.
-    public static func path(_ location: StoreLocation) -> String { location.directory.appendingPathComponent("remote.json").path }
+    /// Whether everything is local.
+    public var isLocal: Bool { objects == nil && ledger == nil }
 
-    /// Reads the store's remote.json; an absent file is the all-local default.
-    public static func load(_ location: StoreLocation) throws(LedgerError) -> RemoteConfig {
-        let path = path(location)
-        guard let data = FileManager.default.contents(atPath: path) else { return RemoteConfig() }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw .io(path: path, message: "not a JSON object like {\"objects\": \"s3://bucket/prefix\", \"ledger\": \"postgresql://...\"}")
+    /// Reads `remote.json` of `location` (absent: all local). Unknown keys are ignored; a key
+    /// that is present must hold a string.
+    public static func load(_ location: StoreLocation) throws(StoreError) -> RemoteConfig {
+        let path = location.remoteConfigPath
+        guard FileManager.default.fileExists(atPath: path) else { return RemoteConfig() }
+        guard let data = FileManager.default.contents(atPath: path),
+              let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw .notAStore("\(path) is not a JSON object")
         }
-        var config = RemoteConfig()
-        for (key, value) in object {
-            guard let s = value as? String else { throw .io(path: path, message: "\"\(key)\" must be a string") }
-            switch key {
-            case "objects": config.objects = s
-            case "ledger":
-                guard Ledger.isPostgresURL(s) else { throw .io(path: path, message: "\"ledger\" must be a postgresql:// URL, not \(s)") }
-                config.ledger = s
-            default: throw .io(path: path, message: "unknown key \"\(key)\" (expected \"objects\" and/or \"ledger\")")
-            }
+        func value(_ key: String) throws(StoreError) -> String? {
+            guard let v = doc[key], !(v is NSNull) else { return nil }
+            guard let s = v as? String, !s.isEmpty else { throw .notAStore("\(path): \"\(key)\" must be a non-empty string") }
+            return s
         }
-        return config
+        return RemoteConfig(objects: try value("objects"), ledger: try value("ledger"))
     }
 
-    /// Writes remote.json atomically (temp file, fsync, rename), mode 0600.
-    public func save(_ location: StoreLocation) throws(LedgerError) {
-        let path = RemoteConfig.path(location)
+    /// Writes `remote.json` atomically (keys sorted, absent keys left out), mode 0600: a ledger
+    /// URL may carry a password (libpq also reads `PGPASSWORD` and `~/.pgpass`, which keep it out).
+    public func write(to location: StoreLocation) throws(StoreError) {
         var fields: [String] = []
-        if let objects { fields.append("  \"objects\": " + RemoteConfig.quote(objects)) }
-        if let ledger { fields.append("  \"ledger\": " + RemoteConfig.quote(ledger)) }
-        let text = "{\n" + fields.joined(separator: ",\n") + "\n}\n"
-        let tmp = path + ".tmp.\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: tmp)
-        else { throw .io(path: tmp, message: "cannot write") }
-        do { try handle.synchronize(); try handle.close() } catch { throw .io(path: tmp, message: "\(error)") }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw .io(path: path, message: String(cString: strerror(errno)))
-        }
-    }
-
-    static func quote(_ s: String) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-        return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+        if let ledger { fields.append("\"ledger\": \(Safetensors.quote(ledger))") }
+        if let objects { fields.append("\"objects\": \(Safetensors.quote(objects))") }
+        let text = "{" + fields.joined(separator: ", ") + "}\n"
+        do { try FileBytes.writeAtomically(Array(text.utf8), to: location.remoteConfigPath) } catch { throw .io("\(error)") }
+        guard chmod(location.remoteConfigPath, 0o600) == 0 else { throw .io("chmod(\(location.remoteConfigPath)): \(String(cString: strerror(errno)))") }
     }
 }
 
 extension StoreLocation {
+    /// `.lethe/remote.json`.
+    public var remoteConfigPath: String { directory.appendingPathComponent(RemoteConfig.fileName).path }
+    /// The local read cache of a remote object store (`LETHE_CACHE`, else `.lethe/cache/objects`).
+    public var objectCachePath: String {
+        ProcessInfo.processInfo.environment["LETHE_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? directory.appendingPathComponent("cache/objects").path
+    }
+}
+
+/// The S3 pieces a remote store is opened with.
+enum RemoteObjects {
+    /// A client from the standard AWS environment variables.
+    static func client() throws(StoreError) -> S3Client {
+        S3Client(config: try S3Config.fromEnvironment(ProcessInfo.processInfo.environment))
+    }
+}
+
+extension StoreLocation {
+    /// remote.json's `ledger`, checked to be a PostgreSQL URL; nil for the local SQLite ledger.
+    func ledgerURL() throws(LedgerError) -> String? {
+        let config: RemoteConfig
+        do { config = try RemoteConfig.load(self) } catch { throw .io(path: remoteConfigPath, message: "\(error)") }
+        guard let url = config.ledger else { return nil }
+        guard Ledger.isPostgresURL(url) else { throw .io(path: remoteConfigPath, message: "\"ledger\" must be a postgresql:// URL, not \(url)") }
+        return url
+    }
+
     /// Where the ledger lives: the `ledger` URL of remote.json (password masked), else `ledgerPath`.
     public func ledgerDescription() throws(LedgerError) -> String {
-        if let url = try RemoteConfig.load(self).ledger, let redacted = Ledger.redactedURL(url) { return redacted }
+        if let url = try ledgerURL(), let redacted = Ledger.redactedURL(url) { return redacted }
         return ledgerPath
     }
 
     /// Opens the store's ledger: PostgreSQL when remote.json names one, else `ledger.sqlite`.
     /// The signing key is `.lethe/signing-key.pem` when present; without it the ledger is read-only.
     public func openLedger() throws(LedgerError) -> Ledger {
-        if let url = try RemoteConfig.load(self).ledger {
+        if let url = try ledgerURL() {
             let key = FileManager.default.fileExists(atPath: signingKeyPath) ? signingKeyPath : nil
             return try Ledger.open(postgres: url, keyPath: key)
         }
@@ -83,7 +96,7 @@ extension StoreLocation {
 
     /// A read-only query connection to the store's ledger (`lethe query`).
     public func openLedgerQuery() throws(LedgerError) -> LedgerQuery {
-        if let url = try RemoteConfig.load(self).ledger { return try LedgerQuery(postgres: url) }
+        if let url = try ledgerURL() { return try LedgerQuery(postgres: url) }
         return try LedgerQuery(path: ledgerPath)
     }
 }

@@ -20,7 +20,7 @@ extension Repository {
         let key = FileManager.default.fileExists(atPath: location.signingKeyPath) ? location.signingKeyPath : nil
         let report = try lift { try Ledger.copy(sqlite: location.ledgerPath, toPostgres: url, keyPath: key) }
         config.ledger = url
-        try lift { try config.save(location) }
+        try lift { try config.write(to: location) }
         return report
     }
 }

@@ -43,21 +43,24 @@ public final class Repository {
     ///
     /// - Parameters:
     ///   - origin: the log's origin line (default: `lethe/<hostname>/<directory>`).
-    ///   - ledgerURL: a `postgresql://` URL: the ledger lives in that database (recorded in
-    ///     `.lethe/remote.json`) instead of `.lethe/ledger.sqlite`. An empty database gets a new
-    ///     ledger; a database that already holds one is joined, which needs `signingKey`.
+    ///   - remote: where objects and refs (`objects`, `s3://...`) and the ledger (`ledger`, a
+    ///     `postgresql://` URL) live when not in `.lethe` (recorded in `.lethe/remote.json`). An
+    ///     empty database gets a new ledger; a database that already holds one is joined, which
+    ///     needs `signingKey`.
     ///   - signingKey: a PEM file copied to `.lethe/signing-key.pem` and used instead of a new
     ///     key: every host writing to a shared PostgreSQL ledger signs with the same key.
-    public static func initialize(in parent: URL, origin: String? = nil, ledgerURL: String? = nil,
+    public static func initialize(in parent: URL, origin: String? = nil, remote: RemoteConfig = RemoteConfig(),
                                   signingKey: String? = nil) throws(EngineError) -> Repository {
         let location = StoreLocation(directory: parent)
+        let ledgerURL = remote.ledger
         if let ledgerURL, !Ledger.isPostgresURL(ledgerURL) {
             throw .invalid("--ledger must be a postgresql:// URL, not \(ledgerURL)")
         }
         if let signingKey, !FileManager.default.isReadableFile(atPath: signingKey) {
             throw .invalid("cannot read the signing key \(signingKey)")
         }
-        let store = try lift { try StoreLocation.initializeStore(in: parent) }
+        // Writes remote.json (objects and ledger) before the store's config when not all local.
+        let store = try lift { try StoreLocation.initializeStore(in: parent, remote: remote) }
         let name = origin ?? "lethe/\(ProcessInfo.processInfo.hostName)\(parent.standardizedFileURL.path)"
         do {
             if let signingKey {
@@ -66,7 +69,6 @@ public final class Repository {
             }
             let ledger: Ledger
             if let ledgerURL {
-                try RemoteConfig(ledger: ledgerURL).save(location)
                 ledger = try Ledger.createOrJoin(postgres: ledgerURL, keyPath: location.signingKeyPath, origin: name,
                                                  join: signingKey != nil)
             } else {
@@ -117,7 +119,7 @@ public final class Repository {
                 let last = try lift { try ledger.refHistory(name).last }
                 if last?.oldVersion == s?.hex, (try? store.version(lid)) != nil {
                     do {
-                        try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s))
+                        _ = try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s))
                     } catch {
                         // Another process (sharing the store and ledger) completed the same move first.
                         guard (try? store.refs.get(name)) == lid else { throw EngineError.from(error) }
@@ -167,7 +169,7 @@ public final class Repository {
             }
         }
         do {
-            try store.refs.set(ref, to: new, reason: reason, expected: .some(old))
+            _ = try store.refs.set(ref, to: new, reason: reason, expected: .some(old))
         } catch {
             // A process that opened the store after our ledger commit rolled the ref forward already.
             guard (try? store.refs.get(ref)) == new else { throw EngineError.from(error) }
