@@ -30,7 +30,7 @@ final class PostgresCLITests: XCTestCase {
     }
 
     /// A safetensors file with one F32 tensor "w" of `values`.
-    private static func weights(_ values: [Float], at url: URL) throws {
+    static func weights(_ values: [Float], at url: URL) throws {
         var header = #"{"w":{"dtype":"F32","shape":[\#(values.count)],"data_offsets":[0,\#(values.count * 4)]}}"#
         while header.utf8.count % 8 != 0 { header += " " }
         var bytes = [UInt8]()
