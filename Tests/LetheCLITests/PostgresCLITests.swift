@@ -30,7 +30,7 @@ final class PostgresCLITests: XCTestCase {
     }
 
     /// A safetensors file with one F32 tensor "w" of `values`.
-    private static func weights(_ values: [Float], at url: URL) throws {
+    static func weights(_ values: [Float], at url: URL) throws {
         var header = #"{"w":{"dtype":"F32","shape":[\#(values.count)],"data_offsets":[0,\#(values.count * 4)]}}"#
         while header.utf8.count % 8 != 0 { header += " " }
         var bytes = [UInt8]()
@@ -66,7 +66,7 @@ final class PostgresCLITests: XCTestCase {
         // gc's reconcile adopted the store's moves: 3 versions (a chain) and one ref move to the last.
         XCTAssertEqual(doc["entries"], .integer(4))
         XCTAssertEqual(doc["rows"]?["log_entries"], .integer(4))
-        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent(".lethe/remote.json"), encoding: .utf8), "{\n  \"ledger\": \"\(url)\"\n}\n")
+        XCTAssertEqual(try remoteJSON(dir), ["ledger": url])
 
         // The same verify answer from PostgreSQL, and the checkpoint saved before still holds.
         let after = try lethe(["verify", "--json", "--checkpoint", saved.path])
@@ -95,8 +95,7 @@ final class PostgresCLITests: XCTestCase {
         XCTAssertEqual(initialized.status, 0, initialized.err)
         XCTAssertTrue(initialized.out.contains(#""ledger": "postgresql://lethe:***@"#), initialized.out)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent(".lethe/ledger.sqlite").path))
-        let remote = try String(contentsOf: dir.appendingPathComponent(".lethe/remote.json"), encoding: .utf8)
-        XCTAssertEqual(remote, "{\n  \"ledger\": \"\(url)\"\n}\n")
+        XCTAssertEqual(try remoteJSON(dir), ["ledger": url])
         let mode = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(".lethe/remote.json").path)[.posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
 
@@ -160,6 +159,12 @@ final class PostgresCLITests: XCTestCase {
         XCTAssertEqual(again.status, 0, again.err)
         XCTAssertTrue(again.out.contains(#""ok": true"#), again.out)
     }
+}
+
+/// The keys and values of a store's .lethe/remote.json.
+private func remoteJSON(_ dir: URL) throws -> [String: String] {
+    let data = try Data(contentsOf: dir.appendingPathComponent(".lethe/remote.json"))
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: String])
 }
 
 /// The lines of RFC 4180 CSV output (CRLF-terminated).
