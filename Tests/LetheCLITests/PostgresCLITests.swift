@@ -85,6 +85,45 @@ final class PostgresCLITests: XCTestCase {
         XCTAssertTrue(again.err.hasPrefix("Error: the ledger of \(dir.path)/.lethe is already in postgresql://lethe:***@"), again.err)
     }
 
+    func testFourProcessesForgetConcurrentlyAndEveryRequestIsRecordedOnce() throws {
+        let url = try database()
+        let dir = try directory()
+        let store = dir.path
+        func lethe(_ args: [String]) throws -> (status: Int32, out: String, err: String) { try runLethe(["--store", store] + args) }
+        XCTAssertEqual(try runLethe(["init", store, "--ledger", url]).status, 0)
+        XCTAssertEqual(try lethe(["train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--batch-size", "32", "--seed", "1",
+                                  "--ref", "prod"]).status, 0)
+        XCTAssertEqual(try lethe(["bases", "--ref", "prod", "--data", "digits"]).status, 0)
+        for w in 0..<4 { XCTAssertEqual(try lethe(["ref", "set", "p\(w)", "prod", "--reason", "fork"]).status, 0) }
+        let ids = try lethe(["dataset", "--data", "digits", "--ids"]).out.split(separator: "\n").prefix(120).map(String.init)
+        XCTAssertEqual(ids.count, 120)
+        for w in 0..<4 {
+            try (ids[(w * 30)..<(w * 30 + 30)].joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("f\(w).txt"), atomically: true, encoding: .utf8)
+        }
+        // Each process picks the next automatic request id before its PGU run; whoever commits
+        // second finds it taken and records its request under the next free one.
+        let errors = LockedErrors()
+        DispatchQueue.concurrentPerform(iterations: 4) { w in
+            do {
+                let r = try runLethe(["--store", store, "forget", "--ref", "p\(w)", "--data", "digits", "--samples",
+                                      dir.appendingPathComponent("f\(w).txt").path, "--max-epochs", "30", "--collapse-margin", "0.03",
+                                      "--requester", "host-\(w)", "--json"])
+                if r.status != 0 || !r.out.contains(#""status": "applied""#) { errors.add("forget \(w): \(r.status) \(r.err) \(r.out.prefix(300))") }
+            } catch { errors.add("forget \(w): \(error)") }
+        }
+        XCTAssertEqual(errors.all, [])
+        let requests = try lethe(["query", "--csv", "SELECT id, requester, status, sample_count, ref FROM forget_requests ORDER BY id"])
+        XCTAssertEqual(requests.status, 0, requests.err)
+        let rows = csvRows(requests.out).dropFirst()
+        XCTAssertEqual(rows.map { String($0.split(separator: ",")[0]) }, ["R1", "R2", "R3", "R4"], requests.out)
+        XCTAssertEqual(Set(rows.map { String($0.split(separator: ",")[1]) }), ["host-0", "host-1", "host-2", "host-3"])
+        XCTAssertTrue(rows.allSatisfy { $0.contains(",applied,30,p") }, requests.out)
+        let received = try lethe(["query", "--csv", "SELECT count(*) AS n FROM ledger_entries WHERE kind = 'request.received'"])
+        XCTAssertEqual(csvRows(received.out).last, "4")
+        let verified = try lethe(["verify"])
+        XCTAssertEqual(verified.status, 0, verified.out + verified.err)
+    }
+
     func testFourProcessesShareOneLedgerAndTheLogNeverForks() throws {
         let url = try database()
         let dir = try directory()
