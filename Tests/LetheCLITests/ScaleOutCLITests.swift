@@ -6,7 +6,9 @@ import XCTest
 /// the ledger in one PostgreSQL database, importing and reconciling concurrently. Needs both
 /// LETHE_S3_TEST_ENV and LETHE_PG_TEST_URL (tools/test starts both servers).
 final class ScaleOutCLITests: XCTestCase {
-    func testFourHostsShareOneBucketAndOneLedger() throws {
+    /// Four hosts initialised on one new bucket and one new database (host 0 creates the ledger,
+    /// the others join with its key); the cleanup closure drops the database and directories.
+    private func fourHosts() throws -> (env: [String: String], hosts: [URL], cleanup: () -> Void) {
         guard let envPath = ProcessInfo.processInfo.environment["LETHE_S3_TEST_ENV"], !envPath.isEmpty else {
             throw XCTSkip("LETHE_S3_TEST_ENV is not set: no S3 server (tools/test starts Ceph RGW with tools/scaleout/start-rgw and sets it)")
         }
@@ -19,12 +21,10 @@ final class ScaleOutCLITests: XCTestCase {
         }
         let name = "lethe_scale_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
         try PostgresConnection(url: server).execute("CREATE DATABASE \(name)")
-        defer { try? PostgresConnection(url: server).execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
         let slash = try XCTUnwrap(server.range(of: "/", options: .backwards))
         let url = server.replacingCharacters(in: slash.upperBound..<(server[slash.upperBound...].firstIndex(of: "?") ?? server.endIndex), with: name)
         let bucket = "s3://lethe-scale-\(UUID().uuidString.prefix(8).lowercased())/team"
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-scale-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
 
         let hosts = (0..<4).map { root.appendingPathComponent("host\($0)") }
         for h in hosts { try FileManager.default.createDirectory(at: h, withIntermediateDirectories: true) }
@@ -36,6 +36,16 @@ final class ScaleOutCLITests: XCTestCase {
             XCTAssertEqual(r.status, 0, r.err)
         }
 
+        let cleanup = {
+            try? FileManager.default.removeItem(at: root)
+            try? PostgresConnection(url: server).execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+        return (env, hosts, cleanup)
+    }
+
+    func testFourHostsShareOneBucketAndOneLedger() throws {
+        let (env, hosts, cleanup) = try fourHosts()
+        defer { cleanup() }
         let each = 3
         let errors = LockedErrors()
         let environment = env
@@ -70,6 +80,41 @@ final class ScaleOutCLITests: XCTestCase {
         for h in hosts {
             let v = try runLethe(["verify"], cwd: h, env: env)
             XCTAssertEqual(v.status, 0, v.out + v.err)
+        }
+    }
+
+    func testFourHostsForgetConcurrentlyOnOneBucketAndOneLedger() throws {
+        let (env, hosts, cleanup) = try fourHosts()
+        defer { cleanup() }
+        func lethe(_ h: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) { try runLethe(args, cwd: h, env: env) }
+        XCTAssertEqual(try lethe(hosts[0], ["train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--batch-size", "32", "--seed", "1",
+                                            "--ref", "prod"]).status, 0)
+        XCTAssertEqual(try lethe(hosts[1], ["bases", "--ref", "prod", "--data", "digits"]).status, 0)
+        for w in 0..<4 { XCTAssertEqual(try lethe(hosts[2], ["ref", "set", "p\(w)", "prod", "--reason", "fork"]).status, 0) }
+        let ids = try lethe(hosts[3], ["dataset", "--data", "digits", "--ids"]).out.split(separator: "\n").prefix(120).map(String.init)
+        for w in 0..<4 {
+            try (ids[(w * 30)..<(w * 30 + 30)].joined(separator: "\n") + "\n").write(to: hosts[w].appendingPathComponent("f.txt"), atomically: true, encoding: .utf8)
+        }
+        let errors = LockedErrors()
+        DispatchQueue.concurrentPerform(iterations: 4) { w in
+            do {
+                let r = try runLethe(["forget", "--ref", "p\(w)", "--data", "digits", "--samples", hosts[w].appendingPathComponent("f.txt").path,
+                                      "--max-epochs", "30", "--collapse-margin", "0.03", "--requester", "host-\(w)", "--json"], cwd: hosts[w], env: env)
+                if r.status != 0 || !r.out.contains(#""status": "applied""#) { errors.add("host \(w): \(r.status) \(r.err.suffix(300))") }
+            } catch { errors.add("host \(w): \(error)") }
+        }
+        XCTAssertEqual(errors.all, [])
+        let requests = try lethe(hosts[0], ["query", "--csv", "SELECT id, requester, status FROM forget_requests ORDER BY id"])
+        let rows = requests.out.components(separatedBy: "\r\n").filter { !$0.isEmpty }.dropFirst()
+        XCTAssertEqual(rows.map { String($0.split(separator: ",")[0]) }, ["R1", "R2", "R3", "R4"], requests.out + requests.err)
+        XCTAssertEqual(Set(rows.map { String($0.split(separator: ",")[1]) }), ["host-0", "host-1", "host-2", "host-3"])
+        XCTAssertTrue(rows.allSatisfy { $0.hasSuffix(",applied") }, requests.out)
+        for w in 0..<4 {
+            // Every host sees every forgotten version through the shared bucket, and the same verified log.
+            let v = try lethe(hosts[(w + 1) % 4], ["replay", "p\(w)"])
+            XCTAssertEqual(v.status, 0, v.out + v.err)
+            let verified = try lethe(hosts[w], ["verify"])
+            XCTAssertEqual(verified.status, 0, verified.out + verified.err)
         }
     }
 }
