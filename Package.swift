@@ -23,6 +23,8 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres",
+                       providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
@@ -33,7 +35,7 @@ let package = Package(
         .target(name: "LetheNN", dependencies: ["LetheTensor", "LetheCrypto", "CZlib"], swiftSettings: optimize),
         .target(name: "LetheUnlearning", dependencies: ["LetheNN"], swiftSettings: optimize),
         .target(name: "LetheStore", dependencies: ["LetheTensor", "LetheCrypto", "CZstd", "CCurl"], swiftSettings: optimize),
-        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CCrypto", "LetheText"]),
+        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CPostgres", "CCrypto", "LetheText"]),
         .target(name: "LetheCommandLine", dependencies: ["LetheText"]),
         .target(name: "Lethe", dependencies: [
             "LetheCrypto", "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",

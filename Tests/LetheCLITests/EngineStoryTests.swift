@@ -347,7 +347,7 @@ final class EngineHostileInputTests: XCTestCase {
     func testRequestOverToleranceIsRecordedAsFailedAndTheRefStays() throws {
         let s = try EngineStore()
         let (_, bases) = try EngineStoryTests.prepare(s)
-        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "10",
+        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "30",
                            "--tolerance", "1e-30", "--json"])
         XCTAssertEqual(r.status, 1, r.err)
         let doc = try XCTUnwrap(JSONDoc.parse(r.out))
