@@ -258,7 +258,12 @@ public final class PGUEngine {
     /// The cached bases of a model: one pass over its training images, Gram per layer, eigendecomposition.
     public static func computeBases(model: any UnlearnableModel, images: Tensor<Float>, batchSize: Int = 256,
                                     unfoldStride1: Bool = false) throws(UnlearningError) -> [LayerBasis] {
-        let grams = layerGrams(model: model, images: images, batchSize: batchSize, unfoldStride1: unfoldStride1)
+        try bases(model: model, grams: layerGrams(model: model, images: images, batchSize: batchSize, unfoldStride1: unfoldStride1))
+    }
+
+    /// Bases from accumulated Gram matrices (one pass, or the sum of sharded partial passes).
+    /// - Complexity: O(d³) per layer.
+    public static func bases(model: any UnlearnableModel, grams: [String: GramAccumulator]) throws(UnlearningError) -> [LayerBasis] {
         var out: [LayerBasis] = []
         for l in model.unlearningLayers {
             guard let g = grams[l.name] else { continue }
