@@ -89,7 +89,9 @@ final class ScaleOutCLITests: XCTestCase {
         func lethe(_ h: URL, _ args: [String]) throws -> (status: Int32, out: String, err: String) { try runLethe(args, cwd: h, env: env) }
         XCTAssertEqual(try lethe(hosts[0], ["train", "--arch", "mlp", "--data", "digits", "--epochs", "3", "--batch-size", "32", "--seed", "1",
                                             "--ref", "prod"]).status, 0)
-        XCTAssertEqual(try lethe(hosts[1], ["bases", "--ref", "prod", "--data", "digits"]).status, 0)
+        let bases = try lethe(hosts[1], ["--json", "bases", "--ref", "prod", "--data", "digits"])
+        XCTAssertEqual(bases.status, 0, bases.err)
+        let basesVersion = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(bases.out.utf8)) as? [String: Any])?["version"] as? String)
         for w in 0..<4 { XCTAssertEqual(try lethe(hosts[2], ["ref", "set", "p\(w)", "prod", "--reason", "fork"]).status, 0) }
         let ids = try lethe(hosts[3], ["dataset", "--data", "digits", "--ids"]).out.split(separator: "\n").prefix(120).map(String.init)
         for w in 0..<4 {
@@ -116,5 +118,17 @@ final class ScaleOutCLITests: XCTestCase {
             let verified = try lethe(hosts[w], ["verify"])
             XCTAssertEqual(verified.status, 0, verified.out + verified.err)
         }
+        // The rest of the story across hosts: a rollback past R1 refused, R1 recomputed bit for bit
+        // on another host, the audit naming all four requests.
+        let refused = try lethe(hosts[3], ["rollback", "p0", basesVersion])
+        XCTAssertEqual(refused.status, 1, refused.out)
+        XCTAssertTrue(refused.err.contains("refused"), refused.err)
+        let recomputed = try lethe(hosts[1], ["replay", "--recompute", "p0", "--data", "digits"])
+        XCTAssertEqual(recomputed.status, 0, recomputed.out + recomputed.err)
+        let auditPath = hosts[2].appendingPathComponent("audit.json")
+        let audit = try lethe(hosts[2], ["audit", "-o", auditPath.path])
+        XCTAssertEqual(audit.status, 0, audit.err)
+        let report = try String(contentsOf: auditPath, encoding: .utf8)
+        for r in ["R1", "R2", "R3", "R4"] { XCTAssertTrue(report.contains("\"\(r)\""), "audit lacks \(r)") }
     }
 }
