@@ -23,6 +23,10 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres",
+                       providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Library targets, each with one job; arrows point down DESIGN.md's table.
         .target(name: "LetheText"),
@@ -30,8 +34,8 @@ let package = Package(
         .target(name: "LetheTensor", dependencies: ["CBLAS", "LetheText"], swiftSettings: optimize),
         .target(name: "LetheNN", dependencies: ["LetheTensor", "LetheCrypto", "CZlib"], swiftSettings: optimize),
         .target(name: "LetheUnlearning", dependencies: ["LetheNN"], swiftSettings: optimize),
-        .target(name: "LetheStore", dependencies: ["LetheTensor", "LetheCrypto", "CZstd"], swiftSettings: optimize),
-        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CCrypto", "LetheText"]),
+        .target(name: "LetheStore", dependencies: ["LetheTensor", "LetheCrypto", "CZstd", "CCurl"], swiftSettings: optimize),
+        .target(name: "LetheLedger", dependencies: ["LetheCrypto", "CSQLite", "CPostgres", "CCrypto", "LetheText"]),
         .target(name: "LetheCommandLine", dependencies: ["LetheText"]),
         .target(name: "Lethe", dependencies: [
             "LetheCrypto", "LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "LetheLedger", "LetheCommandLine",

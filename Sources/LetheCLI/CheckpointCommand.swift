@@ -9,7 +9,8 @@ func openStoreLedger(_ context: CommandContext) throws -> Ledger {
     let location = try StoreLocation.find(explicit: try context.globals.option("store", as: String.self))
     // The key is looked up at the path recorded at creation (the store's signing-key.pem);
     // reading, proving and verifying work without it, writing and `checkpoint` need it.
-    return try Ledger.open(path: location.ledgerPath)
+    // A PostgreSQL ledger named in .lethe/remote.json is opened instead of ledger.sqlite.
+    return try location.openLedger()
 }
 
 extension Checkpoint {

@@ -41,6 +41,7 @@ enum RecipeOptions {
         .option("tolerance", value: "x", help: "Largest allowed orthogonality residual rho.", default: "1e-05"),
         .option("split-seed", value: "n", help: "Seed of the test split into validation (held-out) and test halves.", default: "0"),
         .option("threads", value: "n", help: "OpenBLAS and worker threads (recorded; replay uses the same).", default: "1"),
+        StepOptions.step, StepOptions.classTarget,
     ]
 
     static func parse(_ values: ParsedValues) throws(CommandLineError) -> UnlearningRecipe {
@@ -61,10 +62,36 @@ enum RecipeOptions {
         c.batchSize = try values.option("batch-size", default: 128)
         c.collapseMargin = try values.option("collapse-margin", default: 0.01)
         c.tolerance = try values.option("tolerance", default: 1e-5)
+        try StepOptions.parse(values, into: &c)
         do { try c.validate() } catch { throw .usage(error.description) }
         let threads: Int = try values.option("threads", default: 1)
         guard threads > 0 else { throw .usage("The value '\(threads)' is invalid for '--threads': expected a positive integer") }
         return UnlearningRecipe(configuration: c, splitSeed: try values.option("split-seed", default: 0), threads: threads)
+    }
+}
+
+/// `--step` and `--class-target`, shared by `forget` and `unlearn`.
+enum StepOptions {
+    static let step = OptionSpec.option("step", value: "s", help: "auto (normalized for samples, plain for a class), normalized (steps keep the unprojected gradient's length) or plain.", default: "auto")
+    static let classTarget = OptionSpec.option("class-target", value: "x|chance", help: "Class forgetting stops when the class's accuracy reaches this.", default: "0.02")
+
+    static func parse(_ values: ParsedValues, into c: inout PGUConfiguration) throws(CommandLineError) {
+        let step: String = try values.option("step", default: "auto")
+        if step == "auto" {
+            c.stepScaling = nil
+        } else if let s = PGUConfiguration.StepScaling(rawValue: step) {
+            c.stepScaling = s
+        } else {
+            throw .usage("The value '\(step)' is invalid for '--step': expected auto, normalized or plain")
+        }
+        let target: String = try values.option("class-target", default: "0.02")
+        if target == "chance" {
+            c.classTargetAccuracy = nil
+        } else if let t = Double(target), t >= 0, t < 1 {
+            c.classTargetAccuracy = t
+        } else {
+            throw .usage("The value '\(target)' is invalid for '--class-target': expected chance or a number in [0, 1)")
+        }
     }
 }
 

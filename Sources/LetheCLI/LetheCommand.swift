@@ -11,7 +11,7 @@ struct LetheCommand: CommandGroup {
                       ShowCommand.self, DiffCommand.self, RefCommand.self, FsckCommand.self, GcCommand.self,
                       TrainCommand.self, DatasetCommand.self, UnlearnCommand.self, BasesCommand.self, ForgetCommand.self,
                       ReplayCommand.self, RollbackCommand.self, AuditCommand.self, CheckpointCommand.self, ProofCommand.self,
-                      VerifyCommand.self, QueryCommand.self],
+                      VerifyCommand.self, QueryCommand.self, MigrateStoreCommand.self, DemoCommand.self],
         globalOptions: [
             .flag("json", help: "Print machine-readable JSON on standard output."),
             .option("store", value: "dir", help: "Use the store at this directory instead of searching upward for .lethe."),

@@ -67,7 +67,7 @@ struct QueryCommand: ParsableCommand {
             }
             text = String(decoding: data, as: UTF8.self)
         }
-        let q = try LedgerQuery(path: location.ledgerPath)
+        let q = try location.openLedgerQuery()
         let result = try q.run(text, parameters: parameters, limit: limit, timeLimit: timeout)
         if context.json {
             context.out(QueryOutput.json(result))

@@ -50,27 +50,52 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Create an empty store (.lethe) with its ledger and signing key in a directory.",
         arguments: [ArgumentSpec("directory", help: "Where to create .lethe (default: the working directory).", optional: true)],
-        options: [.option("origin", value: "text", help: "Origin line of the ledger's signed checkpoints (default: lethe/<host><path>).")])
+        options: [
+            .option("origin", value: "text", help: "Origin line of the ledger's signed checkpoints (default: lethe/<host><path>)."),
+            .option("objects", value: "s3://bucket/prefix",
+                    help: "Keep objects and refs in S3-compatible storage (keys, region, endpoint from AWS_* variables; recorded in .lethe/remote.json)."),
+            .option("ledger", value: "postgresql://...", help: "Keep the ledger in this PostgreSQL database (recorded in .lethe/remote.json)."),
+            .option("signing-key", value: "pem", help: "Sign with this Ed25519 key (copied into .lethe); needed to join a shared ledger."),
+        ])
 
     let directory: String?
     let origin: String?
+    let objects: String?
+    let ledger: String?
+    let signingKey: String?
     init(from values: ParsedValues) throws(CommandLineError) {
         directory = try values.argument("directory")
         origin = try values.option("origin")
+        objects = try values.option("objects")
+        ledger = try values.option("ledger")
+        signingKey = try values.option("signing-key")
+        if let objects {
+            do { _ = try S3Location(url: objects) } catch {
+                throw .usage("The value '\(objects)' is invalid for '--objects': expected s3://BUCKET/PREFIX")
+            }
+        }
+        if let ledger, !(ledger.hasPrefix("postgresql://") || ledger.hasPrefix("postgres://")) {
+            throw .usage("The value '\(ledger)' is invalid for '--ledger': expected a postgresql:// URL")
+        }
     }
 
     func run(_ context: CommandContext) throws {
         let parent = URL(fileURLWithPath: directory ?? FileManager.default.currentDirectoryPath)
-        let repo = try Repository.initialize(in: parent, origin: origin)
+        let repo = try Repository.initialize(in: parent, origin: origin, remote: RemoteConfig(objects: objects, ledger: ledger),
+                                             signingKey: signingKey)
         let path = URL(fileURLWithPath: repo.store.directory).standardizedFileURL.path
+        let ledgerLocation = try repo.location.ledgerDescription()
         if context.json {
-            context.out(JSONValue.object([
-                "store": .string(path), "format": .int(Store.formatVersion), "ledger": .string(repo.location.ledgerPath),
+            var fields: [String: JSONValue] = [
+                "store": .string(path), "format": .int(Store.formatVersion), "ledger": .string(ledgerLocation),
                 "origin": .string(repo.ledger.origin), "public_key": .string(repo.ledger.publicKey.hex),
-            ]).serialized() + "\n")
+            ]
+            if let objects { fields["objects"] = .string(objects) }
+            context.out(JSONValue.object(fields).serialized() + "\n")
         } else {
             context.out("Initialized empty Lethe store in \(path)\n")
-            context.out("ledger \(repo.location.ledgerPath), signing key \(repo.location.signingKeyPath) (public key \(repo.ledger.publicKey.hex))\n")
+            if let objects { context.out("objects and refs in \(objects)\n") }
+            context.out("ledger \(ledgerLocation), signing key \(repo.location.signingKeyPath) (public key \(repo.ledger.publicKey.hex))\n")
         }
     }
 }

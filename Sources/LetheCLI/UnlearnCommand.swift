@@ -29,7 +29,7 @@ struct UnlearnCommand: ParsableCommand {
             .option("mode", value: "m", help: "PGU mode for --samples: samples or depoison.", default: "samples"),
             .option("gamma", value: "g", help: "CGS threshold in (0, 1], or auto (largest gamma that meets the stopping rule).", default: "auto"),
             .option("rule", value: "r", help: "k from cumulative sigma (sigma) or energy sigma^2 (energy).", default: "sigma"),
-            .option("step", value: "s", help: "normalized (step keeps the unprojected gradient's length) or plain.", default: "normalized"),
+            StepOptions.step, StepOptions.classTarget,
             .option("lr", value: "rate", help: "First-epoch learning rate (decays exponentially to a fifth).", default: "0.05"),
             .option("max-epochs", value: "n", help: "Epoch budget of a PGU run.", default: "100"),
             .option("batch-size", value: "n", help: "Forget batch size.", default: "128"),
@@ -68,9 +68,7 @@ struct UnlearnCommand: ParsableCommand {
         let rule: String = try values.option("rule", default: "sigma")
         guard let r = CoreSpaceRule(rawValue: rule) else { throw .usage("The value '\(rule)' is invalid for '--rule': expected sigma or energy") }
         config.rule = r
-        let step: String = try values.option("step", default: "normalized")
-        guard let s = PGUConfiguration.StepScaling(rawValue: step) else { throw .usage("The value '\(step)' is invalid for '--step': expected normalized or plain") }
-        config.stepScaling = s
+        try StepOptions.parse(values, into: &config)
         config.learningRate = try values.option("lr", default: 0.05)
         config.finalLearningRate = config.learningRate / 5
         config.maxEpochs = try values.option("max-epochs", default: 100)

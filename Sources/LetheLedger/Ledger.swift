@@ -13,11 +13,12 @@ import LetheCrypto
 ///
 /// A `Ledger` may be shared between threads; calls are serialized by a lock.
 public final class Ledger: @unchecked Sendable {
-    let db: Database
+    /// The SQL connection: the embedded SQLite `Database` or a `PostgresConnection`.
+    let db: any SQLConnection
     // Recursive so that reads made from inside a `write` body run on the same connection,
     // inside that transaction.
     private let lock = NSRecursiveLock()
-    /// The database file.
+    /// The database file, or for PostgreSQL the connection URL with its password masked.
     public let path: String
     /// The log's origin (the first line of every checkpoint).
     public let origin: String
@@ -32,7 +33,7 @@ public final class Ledger: @unchecked Sendable {
     /// Meta key under which the signing key's path is recorded.
     static let signingKeyMeta = "signing_key"
 
-    private init(db: Database, path: String, origin: String, publicKey: Ed25519.PublicKey, signingKey: Ed25519.PrivateKey?) {
+    init(db: any SQLConnection, path: String, origin: String, publicKey: Ed25519.PublicKey, signingKey: Ed25519.PrivateKey?) {
         self.db = db; self.path = path; self.origin = origin; self.recordedPublicKey = publicKey; self.signingKey = signingKey
     }
 
@@ -111,7 +112,7 @@ public final class Ledger: @unchecked Sendable {
         _ = lethe_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
     }
 
-    static func readMeta(_ db: Database) throws(LedgerError) -> [String: String] {
+    static func readMeta(_ db: any SQLConnection) throws(LedgerError) -> [String: String] {
         var meta: [String: String] = [:]
         for r in try db.rows("SELECT key, value FROM ledger_meta") {
             if let k = r[0].string, let v = r[1].string { meta[k] = v }
@@ -193,11 +194,11 @@ public final class Ledger: @unchecked Sendable {
             throw .crypto("the signing key is not available; the ledger can only be read (expected it at the path recorded in ledger_meta)")
         }
         lock.lock(); defer { lock.unlock() }
-        guard sqlite3_get_autocommit(db.handle) != 0 else {
+        guard !db.isInTransaction else {
             throw .invalid("Ledger.write cannot be nested; record everything through the LedgerWriter of the outer write")
         }
         var result: T?
-        try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
+        try db.writeTransaction { () throws(LedgerError) -> TransactionCompletion in
             let writer = try LedgerWriter(db: db)
             let value = try body(writer)
             if writer.appended > 0 {
@@ -246,7 +247,7 @@ public final class Ledger: @unchecked Sendable {
         guard let key = signingKey else { throw .crypto("the signing key is not available; cannot sign a checkpoint") }
         lock.lock(); defer { lock.unlock() }
         var cp: Checkpoint?
-        try db.inTransaction(.immediate) { () throws(LedgerError) -> TransactionCompletion in
+        try db.writeTransaction { () throws(LedgerError) -> TransactionCompletion in
             let w = try LedgerWriter(db: db)
             cp = try Ledger.insertCheckpoint(db: db, origin: origin, key: key, size: w.frontier.size, root: w.frontier.root)
             return .commit
@@ -255,17 +256,19 @@ public final class Ledger: @unchecked Sendable {
         return cp
     }
 
-    static func insertCheckpoint(db: Database, origin: String, key: Ed25519.PrivateKey, size: Int, root: Digest) throws(LedgerError) -> Checkpoint {
+    static func insertCheckpoint(db: any SQLConnection, origin: String, key: Ed25519.PrivateKey, size: Int, root: Digest) throws(LedgerError) -> Checkpoint {
         let body = Checkpoint.body(origin: origin, treeSize: size, root: root)
         let sig: [UInt8]
         do { sig = try key.sign(Array(body.utf8)) } catch { throw .crypto(error.message) }
         let now = LedgerTime.string(Date())
         let pub = key.publicKey.hex
+        // The id SQLite's rowid allocation gives (largest + 1), made explicit so PostgreSQL numbers alike.
+        let id = try db.scalar("SELECT coalesce(max(id), 0) + 1 FROM log_checkpoints")?.int64 ?? 1
         try db.run("""
-            INSERT INTO log_checkpoints(origin, tree_size, root_hash, body, signature, public_key, created_at)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-            """, [.text(origin), .integer(Int64(size)), .blob(root.bytes), .text(body), .blob(sig), .text(pub), .text(now)])
-        return Checkpoint(id: Int(db.lastInsertRowID), origin: origin, treeSize: size, root: root, body: body,
+            INSERT INTO log_checkpoints(id, origin, tree_size, root_hash, body, signature, public_key, created_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            """, [.integer(id), .text(origin), .integer(Int64(size)), .blob(root.bytes), .text(body), .blob(sig), .text(pub), .text(now)])
+        return Checkpoint(id: Int(id), origin: origin, treeSize: size, root: root, body: body,
                           signature: sig, publicKeyHex: pub, createdAt: now)
     }
 
@@ -330,17 +333,12 @@ public final class Ledger: @unchecked Sendable {
     /// dictionaries. For the engine's own reads; user queries go through `LedgerQuery`.
     public func select(_ sql: String, _ params: [SQLValue] = []) throws(LedgerError) -> [[String: SQLValue]] {
         lock.lock(); defer { lock.unlock() }
-        let s = try db.prepare(sql)
-        guard sqlite3_stmt_readonly(s.handle) != 0 else { throw .queryDenied("Ledger.select runs read-only statements only") }
-        try s.bind(params)
-        let names = (0..<s.columnCount).map { s.columnName($0) }
-        var out: [[String: SQLValue]] = []
-        while try s.step() {
+        let (names, rows) = try db.readOnlyQuery(sql, params)
+        return rows.map { r in
             var row: [String: SQLValue] = [:]
-            for (i, n) in names.enumerated() { row[n] = s.column(i) }
-            out.append(row)
+            for (i, n) in names.enumerated() { row[n] = r[i] }
+            return row
         }
-        return out
     }
 
     /// The version a ref points to now, or nil for an unknown ref.
@@ -432,7 +430,7 @@ public final class Ledger: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return Set(try db.rows("""
             WITH RECURSIVE anc(id) AS (
-                SELECT ?1 UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
+                SELECT \(versionParameter) UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
             SELECT id FROM anc
             """, [.text(version)]).compactMap { $0[0].string })
     }
@@ -443,7 +441,7 @@ public final class Ledger: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return try db.rows("""
             WITH RECURSIVE anc(id) AS (
-                SELECT ?1 UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
+                SELECT \(versionParameter) UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
             SELECT o.request_id FROM ledger_request_outcomes o
              WHERE o.status = 'applied' AND o.version_after IN (SELECT id FROM anc)
              ORDER BY o.entry_seq
@@ -464,12 +462,16 @@ public final class Ledger: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         return Set(try db.rows("""
             WITH RECURSIVE anc(id) AS (
-                SELECT ?1 UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
+                SELECT \(versionParameter) UNION SELECT p.parent_id FROM ledger_version_parents p JOIN anc ON p.version_id = anc.id)
             SELECT s.sample_id FROM ledger_request_samples s
               JOIN ledger_request_outcomes o ON o.request_id = s.request_id
              WHERE o.status = 'applied' AND o.version_after IN (SELECT id FROM anc) AND s.dataset_digest = ?2
             """, [.text(version), .text(dataset)]).compactMap { $0[0].string })
     }
+
+    /// `?1` as the anchor of the ancestry CTEs: on PostgreSQL with the byte-order collation of
+    /// the id columns (a recursive CTE's column must have one collation).
+    private var versionParameter: String { db.dialect == .postgres ? "?1 COLLATE \"C\"" : "?1" }
 
     static func intArray(_ json: String?) -> [Int] {
         guard let json else { return [] }
@@ -482,9 +484,9 @@ public final class Ledger: @unchecked Sendable {
     func locked<T>(_ body: () throws(LedgerError) -> T) throws(LedgerError) -> T {
         lock.lock(); defer { lock.unlock() }
         // Already inside a write transaction (called from a `write` body): same snapshot.
-        if sqlite3_get_autocommit(db.handle) == 0 { return try body() }
+        if db.isInTransaction { return try body() }
         var result: T?
-        try db.inTransaction(.deferred) { () throws(LedgerError) -> TransactionCompletion in
+        try db.readTransaction { () throws(LedgerError) -> TransactionCompletion in
             result = try body()
             return .commit
         }

@@ -1,7 +1,10 @@
-/// Errors of the ledger, carrying the SQLite code, message and SQL where relevant.
+/// Errors of the ledger, carrying the SQLite code or PostgreSQL SQLSTATE, message and SQL where relevant.
 public enum LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A failed SQLite call.
     case sqlite(code: Int32, message: String, sql: String)
+    /// A failed PostgreSQL call: the SQLSTATE (class 08 for connection problems), the server's
+    /// primary message and the SQL.
+    case postgres(sqlstate: String, message: String, sql: String)
     /// The database was written by a newer schema than this binary knows.
     case schemaTooNew(found: Int, known: Int)
     /// The log or a checkpoint does not verify.
@@ -23,6 +26,8 @@ public enum LedgerError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String {
         switch self {
         case .sqlite(let code, let message, let sql): return "SQLite error \(code): \(message) (SQL: \(sql))"
+        case .postgres(let state, let message, let sql):
+            return "PostgreSQL error SQLSTATE \(state): \(message) (SQL: \(sql.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")))"
         case .schemaTooNew(let found, let known): return "ledger schema version \(found) is newer than this binary supports (\(known))"
         case .tampered(let m): return "ledger verification failed: \(m)"
         case .invalid(let m): return "invalid ledger record: \(m)"

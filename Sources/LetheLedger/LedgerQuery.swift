@@ -20,9 +20,17 @@ public struct QueryResult: Sendable, Equatable {
 /// put in defensive mode (`SQLITE_DBCONFIG_DEFENSIVE`) with extension loading off and
 /// `SQLITE_LIMIT_ATTACHED` 0; and each statement has a wall-time limit (progress handler) and a
 /// row limit.
+///
+/// On PostgreSQL (`init(postgres:)`) the statement runs in a `READ ONLY` transaction with
+/// `statement_timeout`, through a cursor that fetches at most `limit` + 1 rows; only one
+/// statement starting with SELECT, WITH, VALUES or TABLE is accepted, functions with side
+/// effects outside the database (file access, locks, backend signals, sequences) are refused
+/// by name, and writes fail in the server (SQLSTATE 25006). For auditors, put a role with
+/// SELECT-only grants in the URL as well.
 public final class LedgerQuery {
-    private let db: Database
+    private let db: Database?
     private let sentry: QuerySentry
+    private let pg: PostgresConnection?
 
     /// PRAGMAs a query may use (introspection only); those marked `true` may take an argument
     /// (a table or index name).
@@ -40,7 +48,9 @@ public final class LedgerQuery {
     /// Opens the ledger at `path` read-only (`sqlite3_open_v2` with `SQLITE_OPEN_READONLY`).
     public init(path: String) throws(LedgerError) {
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound("no ledger at \(path) (run 'lethe init' first)") }
-        db = try Database(path: path, flags: SQLITE_OPEN_READONLY)
+        pg = nil
+        let db = try Database(path: path, flags: SQLITE_OPEN_READONLY)
+        self.db = db
         sqlite3_busy_timeout(db.handle, 5000)
         _ = lethe_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_DEFENSIVE, 1)
         _ = lethe_sqlite3_db_config_int(db.handle, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0)
@@ -59,7 +69,19 @@ public final class LedgerQuery {
         }, context)
     }
 
+    /// Connects (`PQconnectdb`) to the PostgreSQL ledger at `url` for read-only queries.
+    public init(postgres url: String) throws(LedgerError) {
+        db = nil
+        sentry = QuerySentry()
+        let conn = try PostgresConnection(url: url)
+        if try conn.scalar("SELECT to_regclass('ledger_meta') IS NOT NULL")?.int != 1 {
+            throw .notFound("no ledger in \(conn.redactedURL) (run 'lethe init --ledger URL' first)")
+        }
+        pg = conn
+    }
+
     deinit {
+        guard let db else { return }
         sqlite3_set_authorizer(db.handle, nil, nil)
         sqlite3_progress_handler(db.handle, 0, nil, nil)
     }
@@ -76,6 +98,7 @@ public final class LedgerQuery {
     ///   - timeLimit: seconds before the statement is interrupted.
     public func run(_ sql: String, parameters: [String: String] = [:], limit: Int? = 10_000,
                     timeLimit: Double = 10) throws(LedgerError) -> QueryResult {
+        if let pg { return try runPostgres(pg, sql, parameters: parameters, limit: limit, timeLimit: timeLimit) }
         sentry.reset(deadline: Date().addingTimeInterval(timeLimit))
         let stmt = try prepareSingle(sql)
         try bind(stmt, parameters, sql: sql)
@@ -97,6 +120,7 @@ public final class LedgerQuery {
     }
 
     private func prepareSingle(_ sql: String) throws(LedgerError) -> Statement {
+        guard let db else { throw .invalid("no SQLite connection") }
         var result: Result<Statement, LedgerError> = .failure(.invalid("empty query"))
         sql.withCString { base in
             var stmt: OpaquePointer?

@@ -5,13 +5,13 @@ import LetheCrypto
 /// Appends records inside one `Ledger.write` transaction. Each `record…` call inserts its rows,
 /// appends one log entry covering exactly those rows and returns the entry's index.
 public final class LedgerWriter {
-    let db: Database
+    let db: any SQLConnection
     /// The tree's right edge; advanced by every appended entry.
     var frontier: Merkle.Frontier
     /// Entries appended in this transaction.
     var appended = 0
 
-    init(db: Database) throws(LedgerError) {
+    init(db: any SQLConnection) throws(LedgerError) {
         self.db = db
         let size = try db.scalar("SELECT coalesce(max(seq) + 1, 0) FROM log_entries")?.int ?? 0
         let nodes = try db.rows("SELECT height, hash FROM log_frontier ORDER BY height DESC").compactMap { r -> (height: Int, hash: Digest)? in
@@ -26,19 +26,26 @@ public final class LedgerWriter {
 
     func saveFrontier() throws(LedgerError) {
         try db.run("DELETE FROM log_frontier")
-        for n in frontier.nodes {
-            try db.run("INSERT INTO log_frontier(height, hash) VALUES (?1, ?2)", [.integer(Int64(n.height)), .blob(n.hash.bytes)])
-        }
+        guard !frontier.nodes.isEmpty else { return }
+        // One multi-row INSERT: one statement (one round trip on PostgreSQL) whatever the tree size.
+        let values = (0..<frontier.nodes.count).map { "(?\(2 * $0 + 1), ?\(2 * $0 + 2))" }.joined(separator: ", ")
+        var params: [SQLValue] = []
+        for n in frontier.nodes { params.append(.integer(Int64(n.height))); params.append(.blob(n.hash.bytes)) }
+        try db.run("INSERT INTO log_frontier(height, hash) VALUES \(values)", params)
     }
 
     /// Appends an entry: header row first (the records reference it), then `insert`, then the
     /// leaf hash computed from the rows as read back, so it is the same function `verify` uses.
-    private func append(kind: String, subject: String, at time: Date, _ insert: (Int64) throws(LedgerError) -> Void) throws(LedgerError) -> Int {
+    /// `writes` names the logged tables `insert` writes to: only those are read back, since no
+    /// other row can name an entry created in this transaction (entry_seq references log_entries);
+    /// a table missing from the list would give a leaf `verify` rejects at once.
+    private func append(kind: String, subject: String, at time: Date, writes: Set<String>,
+                        _ insert: (Int64) throws(LedgerError) -> Void) throws(LedgerError) -> Int {
         let seq = Int64(frontier.size)
-        try db.run("INSERT INTO log_entries(seq, kind, subject, created_at, leaf_hash) VALUES (?1, ?2, ?3, ?4, zeroblob(32))",
-                   [.integer(seq), .text(kind), .text(subject), .text(LedgerTime.string(time))])
+        try db.run("INSERT INTO log_entries(seq, kind, subject, created_at, leaf_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+                   [.integer(seq), .text(kind), .text(subject), .text(LedgerTime.string(time)), .blob(LedgerWriter.placeholderLeaf)])
         try insert(seq)
-        let leaf = Merkle.leafHash(try LedgerWriter.encodeEntry(db: db, seq: seq))
+        let leaf = Merkle.leafHash(try LedgerWriter.encodeEntry(db: db, seq: seq, tables: writes))
         try db.run("UPDATE log_entries SET leaf_hash = ?1 WHERE seq = ?2", [.blob(leaf.bytes), .integer(seq)])
         var completed: [(Int, Int, Digest)] = []
         frontier.append(leaf) { completed.append(($0, $1, $2)) }
@@ -50,13 +57,17 @@ public final class LedgerWriter {
         return Int(seq)
     }
 
+    /// The leaf hash an entry holds until its rows are written (32 zero bytes).
+    static let placeholderLeaf = [UInt8](repeating: 0, count: 32)
+
     /// The canonical encoding of entry `seq` from the rows now in the database.
-    static func encodeEntry(db: Database, seq: Int64) throws(LedgerError) -> [UInt8] {
+    static func encodeEntry(db: any SQLConnection, seq: Int64, tables only: Set<String>? = nil) throws(LedgerError) -> [UInt8] {
         guard let h = try db.rows("SELECT kind, subject, created_at FROM log_entries WHERE seq = ?1", [.integer(seq)]).first,
               let kind = h[0].string, let subject = h[1].string, let at = h[2].string
         else { throw .notFound("log entry \(seq)") }
         var tables: [(table: String, rows: [[SQLValue]])] = []
         for t in EntryEncoding.tables {
+            if let only, !only.contains(t.name) { tables.append((t.name, [])); continue }
             tables.append((t.name, try db.rows(EntryEncoding.selectForEntry(t), [.integer(seq)])))
         }
         return EntryEncoding.encode(seq: seq, kind: kind, subject: subject, createdAt: at, rows: tables)
@@ -87,7 +98,7 @@ public final class LedgerWriter {
         if try exists("SELECT 1 FROM ledger_datasets WHERE digest = ?1", [.text(d.digest)]) {
             throw .invalid("dataset \(d.digest) is already recorded")
         }
-        return try append(kind: "dataset.recorded", subject: d.digest, at: d.recordedAt) { seq throws(LedgerError) in
+        return try append(kind: "dataset.recorded", subject: d.digest, at: d.recordedAt, writes: ["ledger_datasets"]) { seq throws(LedgerError) in
             try db.run("INSERT INTO ledger_datasets(digest, name, sample_count, source, recorded_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                        [.text(d.digest), LedgerWriter.opt(d.name), .integer(Int64(d.sampleCount)), .text(d.source),
                         .text(LedgerTime.string(d.recordedAt)), .integer(seq)])
@@ -106,7 +117,7 @@ public final class LedgerWriter {
             throw .invalid("dataset \(ds) of version \(v.id) is not recorded")
         }
         if Set(v.tensors.map(\.name)).count != v.tensors.count { throw .invalid("version \(v.id) names a tensor twice") }
-        return try append(kind: "version.recorded", subject: v.id, at: v.createdAt) { seq throws(LedgerError) in
+        return try append(kind: "version.recorded", subject: v.id, at: v.createdAt, writes: ["ledger_versions", "ledger_version_parents", "ledger_version_tensors"]) { seq throws(LedgerError) in
             try db.run("""
                 INSERT INTO ledger_versions(id, created_at, author, message, spec_digest, dataset_digest, bytes_stored, bytes_logical, entry_seq)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -140,9 +151,10 @@ public final class LedgerWriter {
         if try !exists("SELECT 1 FROM ledger_versions WHERE id = ?1", [.text(m.newVersion)]) {
             throw .invalid("version \(m.newVersion) is not recorded")
         }
-        return try append(kind: "ref.moved", subject: m.ref, at: m.movedAt) { seq throws(LedgerError) in
+        return try append(kind: "ref.moved", subject: m.ref, at: m.movedAt, writes: ["ledger_ref_moves"]) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_ref_moves(ref, old_version, new_version, reason, moved_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT INTO ledger_ref_moves(id, ref, old_version, new_version, reason, moved_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_ref_moves), ?1, ?2, ?3, ?4, ?5, ?6)
                 """, [.text(m.ref), LedgerWriter.opt(m.oldVersion), .text(m.newVersion), .text(m.reason),
                       .text(LedgerTime.string(m.movedAt)), .integer(seq)])
         }
@@ -167,7 +179,7 @@ public final class LedgerWriter {
             }
         }
         guard r.deadline >= r.receivedAt else { throw .invalid("request \(r.id) has a deadline before it was received") }
-        return try append(kind: "request.received", subject: r.id, at: r.receivedAt) { seq throws(LedgerError) in
+        return try append(kind: "request.received", subject: r.id, at: r.receivedAt, writes: ["ledger_requests", "ledger_request_samples"]) { seq throws(LedgerError) in
             try db.run("""
                 INSERT INTO ledger_requests(id, requester, legal_ground, received_at, deadline, dataset_digest, ref, sample_count, samples_root, entry_seq)
                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -201,7 +213,7 @@ public final class LedgerWriter {
         try requireJSON(o.hyperparameters, "hyperparameters")
         try requireJSON(o.seeds, "seeds")
         if Set(o.metrics.map(\.name)).count != o.metrics.count { throw .invalid("request \(o.requestID) names a metric twice") }
-        return try append(kind: "request.\(o.status.rawValue)", subject: o.requestID, at: o.decidedAt) { seq throws(LedgerError) in
+        return try append(kind: "request.\(o.status.rawValue)", subject: o.requestID, at: o.decidedAt, writes: ["ledger_request_outcomes", "ledger_layer_stats", "ledger_request_metrics", "ledger_phase_timings"]) { seq throws(LedgerError) in
             let id = SQLValue.text(o.requestID)
             try db.run("""
                 INSERT INTO ledger_request_outcomes(request_id, status, decided_at, version_before, version_after, method,
@@ -240,10 +252,10 @@ public final class LedgerWriter {
         where try !exists("SELECT 1 FROM ledger_versions WHERE id = ?1", [.text(v)]) {
             throw .invalid("version \(v) of the rollback is not recorded")
         }
-        return try append(kind: "rollback", subject: r.ref, at: r.performedAt) { seq throws(LedgerError) in
+        return try append(kind: "rollback", subject: r.ref, at: r.performedAt, writes: ["ledger_rollbacks"]) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_rollbacks(ref, from_version, to_version, mode, reason, result_version, performed_at, entry_seq)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                INSERT INTO ledger_rollbacks(id, ref, from_version, to_version, mode, reason, result_version, performed_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_rollbacks), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                 """, [.text(r.ref), LedgerWriter.opt(r.fromVersion), .text(r.toVersion), .text(r.mode.rawValue),
                       LedgerWriter.opt(r.reason), LedgerWriter.opt(r.resultVersion), .text(LedgerTime.string(r.performedAt)),
                       .integer(seq)])
@@ -254,9 +266,10 @@ public final class LedgerWriter {
     @discardableResult
     public func recordGCDeletion(_ g: GCDeletion) throws(LedgerError) -> Int {
         try requireNonEmpty(g.object, "object id")
-        return try append(kind: "gc.deletion", subject: g.object, at: g.deletedAt) { seq throws(LedgerError) in
+        return try append(kind: "gc.deletion", subject: g.object, at: g.deletedAt, writes: ["ledger_gc_deletions"]) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_gc_deletions(object, kind, bytes, reason, deleted_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT INTO ledger_gc_deletions(id, object, kind, bytes, reason, deleted_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_gc_deletions), ?1, ?2, ?3, ?4, ?5, ?6)
                 """, [.text(g.object), .text(g.kind), .integer(g.bytes), .text(g.reason), .text(LedgerTime.string(g.deletedAt)), .integer(seq)])
         }
     }
@@ -269,9 +282,10 @@ public final class LedgerWriter {
         let ids = "[" + e.requestIDs.map { id -> String in
             var s = ""; JSONString.escape(id, into: &s); return s
         }.joined(separator: ",") + "]"
-        return try append(kind: "compliance.exception", subject: e.kind, at: e.createdAt) { seq throws(LedgerError) in
+        return try append(kind: "compliance.exception", subject: e.kind, at: e.createdAt, writes: ["ledger_compliance_exceptions"]) { seq throws(LedgerError) in
             try db.run("""
-                INSERT INTO ledger_compliance_exceptions(kind, reason, author, request_ids, created_at, entry_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                INSERT INTO ledger_compliance_exceptions(id, kind, reason, author, request_ids, created_at, entry_seq)
+                VALUES ((SELECT coalesce(max(id), 0) + 1 FROM ledger_compliance_exceptions), ?1, ?2, ?3, ?4, ?5, ?6)
                 """, [.text(e.kind), .text(e.reason), .text(e.author), .text(ids), .text(LedgerTime.string(e.createdAt)), .integer(seq)])
         }
     }

@@ -68,7 +68,7 @@ extension Ledger {
             var cursors: [Cursor] = []
             for t in EntryEncoding.tables { cursors.append(try Cursor(db: db, table: t)) }
 
-            let entries = try db.prepare("SELECT seq, kind, subject, created_at, leaf_hash FROM log_entries ORDER BY seq")
+            let entries = try db.cursor("SELECT seq, kind, subject, created_at, leaf_hash FROM log_entries ORDER BY seq")
             var frontier = Merkle.Frontier()
             var rootsAtCheckedSizes: [Int: Digest] = [0: Merkle.emptyRoot]
             var expected = 0
@@ -76,8 +76,7 @@ extension Ledger {
             var wantedSizes = Set(checkedSizes)
             var leafMismatches: [Int] = []
             var expectedNodes: [NodeKey: Digest] = [:]
-            while try entries.step() {
-                let r = entries.row()
+            while let r = try entries.next() {
                 guard let seq = r[0].int, let kind = r[1].string, let subject = r[2].string, let at = r[3].string else {
                     fail(expected, "entry \(expected): malformed log_entries row"); break
                 }
@@ -125,21 +124,22 @@ extension Ledger {
 
             // Stored interior nodes (used to build proofs) must be exactly the recomputed ones.
             var badNodes = 0, seenNodes = 0
-            let nodes = try db.prepare("SELECT height, idx, hash FROM log_nodes")
-            while try nodes.step() {
+            let nodes = try db.cursor("SELECT height, idx, hash FROM log_nodes")
+            while let node = try nodes.next() {
                 seenNodes += 1
-                let key = NodeKey(height: nodes.column(0).int ?? -1, index: nodes.column(1).int ?? -1)
-                if expectedNodes[key]?.bytes != nodes.column(2).bytes { badNodes += 1 }
+                let key = NodeKey(height: node[0].int ?? -1, index: node[1].int ?? -1)
+                if expectedNodes[key]?.bytes != node[2].bytes { badNodes += 1 }
             }
             if badNodes > 0 || seenNodes != expectedNodes.count {
                 fail(nil, "log_nodes holds \(seenNodes) tree nodes, \(badNodes) of them wrong; \(expectedNodes.count) were expected")
             }
 
             // The derived request status must agree with the recorded outcomes.
+            let distinct = db.dialect == .sqlite ? "IS NOT" : "IS DISTINCT FROM"
             let statuses = try db.rows("""
                 SELECT r.entry_seq, r.id, r.status, coalesce(o.status, 'received')
                   FROM ledger_requests r LEFT JOIN ledger_request_outcomes o ON o.request_id = r.id
-                 WHERE r.status IS NOT coalesce(o.status, 'received')
+                 WHERE r.status \(distinct) coalesce(o.status, 'received')
                  ORDER BY r.entry_seq
                 """)
             for row in statuses {
@@ -229,20 +229,19 @@ extension Ledger {
 /// Streams one logged table in (entry_seq, primary key) order for `verify`.
 private final class Cursor {
     let table: EntryEncoding.Table
-    private let stmt: Statement
+    private let stmt: RowCursor
     private var pending: (seq: Int64, row: [SQLValue])?
     private var done = false
 
-    init(db: Database, table: EntryEncoding.Table) throws(LedgerError) {
+    init(db: any SQLConnection, table: EntryEncoding.Table) throws(LedgerError) {
         self.table = table
-        stmt = try db.prepare(EntryEncoding.selectAll(table))
+        stmt = try db.cursor(EntryEncoding.selectAll(table))
         try advance()
     }
 
     private func advance() throws(LedgerError) {
         if done { pending = nil; return }
-        if try stmt.step() {
-            let r = stmt.row()
+        if let r = try stmt.next() {
             pending = (r[0].int64 ?? -1, Array(r.dropFirst()))
         } else { done = true; pending = nil }
     }

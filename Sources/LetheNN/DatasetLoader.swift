@@ -33,7 +33,26 @@ public enum DatasetLoader {
     /// `test_images`/`test_labels`; without a test pair, 20% of each class is held out with seed 0).
     /// Digits are split the same way (80/20 per class, seed 0). Uint8 pixels are scaled to [0, 1]
     /// and standardized per channel with the training split's mean and std; F32 images are kept as given.
+    ///
+    /// `SOURCE:N` is a smaller training split: N samples of SOURCE's training split, stratified per
+    /// class with seed 0 (each class rounded to its share), keeping their ids and SOURCE's
+    /// normalization and test split. It is a dataset of its own (its own digest), so a model trained
+    /// on `fashion-mnist:12000` is forgotten from with `--data fashion-mnist:12000`.
     public static func load(_ source: String) throws(NNError) -> DatasetSplits {
+        if let colon = source.lastIndex(of: ":"), colon != source.startIndex, !isLoadable(source) {
+            let base = String(source[..<colon]), countText = source[source.index(after: colon)...]
+            guard let n = Int(countText), n > 0 else {
+                throw .invalidDataset("\(source): the training-subset size after ':' must be a positive integer")
+            }
+            let full = try load(base)
+            guard n < full.train.count else {
+                throw .invalidDataset("\(source): \(base) has only \(full.train.count) training samples")
+            }
+            let train = full.train.stratifiedSplit(fraction: Double(n) / Double(full.train.count), seed: 0).first
+            var renamed = train
+            renamed.name = "\(base):\(n)/train"
+            return DatasetSplits(train: renamed, test: full.test, normalization: full.normalization)
+        }
         switch source {
         case "fashion-mnist": return try loadIDXDirectory(fashionMNISTDirectory, name: "fashion-mnist")
         case "digits": return try loadDigits(digitsPath)
@@ -45,6 +64,13 @@ public enum DatasetLoader {
             }
             throw .invalidDataset("unknown dataset \"\(source)\": expected fashion-mnist, digits, a directory of gzip IDX files or a .safetensors file")
         }
+    }
+
+    /// Whether `source` names a dataset as it is (a known name or an existing path), before any `:N` suffix is read.
+    static func isLoadable(_ source: String) -> Bool {
+        if source == "fashion-mnist" || source == "digits" { return true }
+        var st = stat()
+        return stat(source, &st) == 0
     }
 
     static func lastComponent(_ path: String) -> String {

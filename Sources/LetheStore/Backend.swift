@@ -41,6 +41,12 @@ public protocol ObjectBackend: Sendable {
     /// Forgets every `put` not yet flushed, as if it never happened (a failed import
     /// leaves nothing behind). Backends whose `put` is durable at once cannot.
     func discardPending()
+    /// Whether `ObjectStore` must decode and re-hash an object it deduplicates against before
+    /// trusting it (true for shared remote backends, where another host wrote it).
+    var verifiesExistingObjects: Bool { get }
+    /// Drops a local cached copy of `id` (one that failed verification); returns whether there
+    /// was one. Backends without a cache return false.
+    func evictCached(_ id: ObjectID) -> Bool
 }
 
 extension ObjectBackend {
@@ -48,6 +54,10 @@ extension ObjectBackend {
     public func flush() throws(StoreError) {}
     /// Backends whose `put` is durable at once have nothing pending.
     public func discardPending() {}
+    /// A local directory this process and its own writers fill: dedup hits are trusted, as git does.
+    public var verifiesExistingObjects: Bool { false }
+    /// No cache: nothing to drop.
+    public func evictCached(_ id: ObjectID) -> Bool { false }
 }
 
 /// Objects as files `objects/<2 hex>/<62 hex>` under a directory, written with

@@ -76,6 +76,7 @@ public final class ObjectStore {
                     base: () throws(StoreError) -> DeltaBase? = { nil }) throws(StoreError) -> PutResult {
         let id = ObjectID.compute(kind: kind, payload: payload)
         if backend.has(id) {
+            if backend.verifiesExistingObjects { try verifyExisting(id, kind: kind) }
             _ = try backend.put(id, [])  // freshens the existing object; no bytes are written
             return PutResult(id: id, created: false, storedBytes: 0, codec: nil)
         }
@@ -92,7 +93,16 @@ public final class ObjectStore {
         bytes.reserveCapacity(bytes.count + body.count)
         bytes += body
         let created = try backend.put(id, bytes)
+        if !created && backend.verifiesExistingObjects { try verifyExisting(id, kind: kind) }  // another writer won the race
         return PutResult(id: id, created: created, storedBytes: created ? bytes.count : 0, codec: codec)
+    }
+
+    /// Decodes and re-hashes an object this write deduplicates against, so a version never
+    /// references a damaged object written by someone else.
+    private func verifyExisting(_ id: ObjectID, kind: ObjectKind) throws(StoreError) {
+        do { _ = try get(id, kind: kind) } catch {
+            throw .corruptObject("\(id.hex): the stored copy this write deduplicates against does not verify (\(error)); run 'lethe fsck'")
+        }
     }
 
     private func encode(_ payload: UnsafeRawBufferPointer, elementSize s: Int, base: DeltaBase?)
@@ -207,12 +217,25 @@ public final class ObjectStore {
     }
 
     /// The verified payload of `id`, which must be of `kind`.
+    ///
+    /// When verification fails and the backend held a local cached copy of an object on the
+    /// chain (`evictCached`), the copies are dropped and the read is tried once more.
     public func get(_ id: ObjectID, kind: ObjectKind? = nil) throws(StoreError) -> [UInt8] {
+        var visited: [ObjectID] = []
+        do { return try getOnce(id, kind: kind, visited: &visited) } catch {
+            guard case .corruptObject = error, !visited.filter({ backend.evictCached($0) }).isEmpty else { throw error }
+            var again: [ObjectID] = []
+            return try getOnce(id, kind: kind, visited: &again)
+        }
+    }
+
+    private func getOnce(_ id: ObjectID, kind: ObjectKind?, visited: inout [ObjectID]) throws(StoreError) -> [UInt8] {
         // Walk the delta chain by headers, then decode from the self-contained bottom upward,
         // XOR-ing each delta in; every level's payload is checked against its id.
         var chain: [(ObjectID, ObjectHeader)] = []
         var cursor = id
         while true {
+            visited.append(cursor)
             let h = try header(cursor)
             if chain.isEmpty, let kind, h.kind != kind {
                 throw .corruptObject("\(id.hex): is a \(h.kind.name), expected a \(kind.name)")
@@ -254,8 +277,19 @@ public final class ObjectStore {
     /// zstd frames are decoded whole first. The id is checked after the last block: on a
     /// mismatch this throws after `sink` has seen the bad bytes, so a caller writing a file
     /// must discard it (as export does with its temp file).
+    ///
+    /// A failed verification drops the backend's cached copy of `id` (`evictCached`), so the
+    /// next read fetches it again.
     public func read(_ id: ObjectID, kind: ObjectKind, blockBytes: Int = 256 << 10,
                      sink: (UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) {
+        do { try readOnce(id, kind: kind, blockBytes: blockBytes, sink: sink) } catch {
+            if case .corruptObject = error { _ = backend.evictCached(id) }
+            throw error
+        }
+    }
+
+    private func readOnce(_ id: ObjectID, kind: ObjectKind, blockBytes: Int,
+                          sink: (UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) {
         let h = try header(id)
         guard h.kind == kind else { throw .corruptObject("\(id.hex): is a \(h.kind.name), expected a \(kind.name)") }
         if h.base != nil || h.codec == .zstd {

@@ -17,13 +17,69 @@ public struct RefMove: Sendable, Equatable {
     public var reason: String
 }
 
+/// Named refs pointing at versions, with a history that never loses a move: a local directory
+/// (`RefStore`) or an S3 bucket (`S3RefStore`).
+public protocol RefBackend: Sendable {
+    /// The version `name` points at, or nil when the ref does not exist.
+    func get(_ name: String) throws(StoreError) -> ObjectID?
+    /// Every ref, by name.
+    func list() throws(StoreError) -> [(name: String, id: ObjectID)]
+    /// Points `name` at `id`, recording the move at `time` (nil: now; a time is given when a
+    /// history is copied). With `expected`, fails unless the ref currently points there (nil:
+    /// must not exist), as a compare-and-swap.
+    @discardableResult
+    func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??, time: Double?) throws(StoreError) -> RefMove
+    /// Every recorded move, oldest first (only `name`'s when given).
+    func history(_ name: String?) throws(StoreError) -> [RefMove]
+}
+
+extension RefBackend {
+    /// Points `name` at `id` whatever it pointed at, recording the move now.
+    @discardableResult
+    public func set(_ name: String, to id: ObjectID, reason: String) throws(StoreError) -> RefMove {
+        try set(name, to: id, reason: reason, expected: nil, time: nil)
+    }
+
+    /// Points `name` at `id` if it points at `expected` (nil: must not exist), recording the move now.
+    @discardableResult
+    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??) throws(StoreError) -> RefMove {
+        try set(name, to: id, reason: reason, expected: expected, time: nil)
+    }
+
+    /// Every recorded move of every ref, oldest first.
+    public func history() throws(StoreError) -> [RefMove] { try history(nil) }
+}
+
+extension RefMove {
+    /// One JSON line (keys sorted like canonical JSON, the time with millisecond precision), newline-terminated.
+    public var jsonLine: String {
+        "{\"new\":\"\(new.hex)\",\"old\":" + (old.map { "\"\($0.hex)\"" } ?? "null")
+            + ",\"reason\":" + Safetensors.quote(reason) + ",\"ref\":" + Safetensors.quote(ref)
+            + ",\"time\":" + format3(time) + "}\n"
+    }
+
+    /// Parses a line written by `jsonLine` (nil when it is not one, e.g. torn by a crash).
+    public static func parse(_ line: [UInt8]) -> RefMove? {
+        var line = line[...]
+        while let last = line.last, last == UInt8(ascii: "\n") || last == UInt8(ascii: "\r") { line.removeLast() }
+        guard let doc = try? OrderedJSONParser.parse(Array(line)) else { return nil }
+        let r = JSONReader(value: doc, what: "ref move")
+        guard let ref = try? r.field("ref").string(), let new = try? r.field("new").id(),
+              let reason = try? r.field("reason").string(), case .number(let t)? = r["time"]?.value,
+              let time = Double(t) else { return nil }
+        let old: ObjectID?
+        do { old = try r.optionalID("old") } catch { return nil }
+        return RefMove(time: time, ref: ref, old: old, new: new, reason: reason)
+    }
+}
+
 /// Named refs (`prod`, `staging`) pointing at versions, with an append-only history.
 ///
 /// A ref is the file `refs/<name>` holding a version id, replaced atomically (temp file,
 /// `fsync`, `rename`, directory `fsync`). Every move is first appended (and `fsync`ed) to
 /// `refs.log` as one JSON line with time, ref, old, new and reason; moves are serialized
 /// by an exclusive `flock` on `refs.lock`.
-public final class RefStore: Sendable {
+public final class RefStore: RefBackend {
     /// The `.lethe` directory.
     public let directory: String
 
@@ -77,7 +133,7 @@ public final class RefStore: Sendable {
     /// Points `name` at `id`, recording the move. With `expected`, fails unless the ref
     /// currently points there (nil: must not exist), as a compare-and-swap.
     @discardableResult
-    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID?? = nil) throws(StoreError) -> RefMove {
+    public func set(_ name: String, to id: ObjectID, reason: String, expected: ObjectID??, time: Double?) throws(StoreError) -> RefMove {
         guard RefStore.isValidName(name) else { throw .invalidInput("invalid ref name \"\(name)\" (use letters, digits, '.', '_', '-')") }
         let lock = try FileLock(path: directory + "/refs.lock", exclusive: true)
         defer { lock.unlock() }
@@ -85,36 +141,28 @@ public final class RefStore: Sendable {
         if let expected, expected != old {
             throw .invalidInput("ref \(name) moved concurrently (now \(old?.hex ?? "absent"), expected \(expected?.hex ?? "absent"))")
         }
-        let move = RefMove(time: Store.now(), ref: name, old: old, new: id, reason: reason)
+        let move = RefMove(time: time ?? Store.now(), ref: name, old: old, new: id, reason: reason)
         try appendHistory(move)
         do { try FileBytes.writeAtomically(Array((id.hex + "\n").utf8), to: refsDir + "/" + name) } catch { throw .io("\(error)") }
         return move
     }
 
     /// Every recorded move, oldest first (only `name`'s when given). A torn last line left by a crash is skipped.
-    public func history(_ name: String? = nil) throws(StoreError) -> [RefMove] {
+    public func history(_ name: String?) throws(StoreError) -> [RefMove] {
         guard access(logPath, F_OK) == 0 else { return [] }
         let bytes: [UInt8]
         do { bytes = try FileBytes.read(logPath) } catch { throw .io("\(error)") }
         var out: [RefMove] = []
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
-            guard let doc = try? OrderedJSONParser.parse(Array(line)) else { continue }
-            let r = JSONReader(value: doc, what: "refs.log")
-            guard let ref = try? r.field("ref").string(), let new = try? r.field("new").id(),
-                  let reason = try? r.field("reason").string(), case .number(let t)? = r["time"]?.value,
-                  let time = Double(t) else { continue }
-            let old = try? r.optionalID("old")
-            if let name, ref != name { continue }
-            out.append(RefMove(time: time, ref: ref, old: old ?? nil, new: new, reason: reason))
+            guard let m = RefMove.parse(Array(line)) else { continue }
+            if let name, m.ref != name { continue }
+            out.append(m)
         }
         return out
     }
 
     private func appendHistory(_ m: RefMove) throws(StoreError) {
-        // One JSON line, keys sorted like canonical JSON, the time with millisecond precision.
-        let line = "{\"new\":\"\(m.new.hex)\",\"old\":" + (m.old.map { "\"\($0.hex)\"" } ?? "null")
-            + ",\"reason\":" + Safetensors.quote(m.reason) + ",\"ref\":" + Safetensors.quote(m.ref)
-            + ",\"time\":" + format3(m.time) + "}\n"
+        let line = m.jsonLine
         let fd = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io("open(\(logPath)): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -18,8 +18,8 @@ public final class Store {
     public let directory: String
     /// Typed, verified objects.
     public let objects: ObjectStore
-    /// Named refs and their history.
-    public let refs: RefStore
+    /// Named refs and their history (`refs/` and `refs.log` here, or an `S3RefStore`).
+    public let refs: any RefBackend
     /// Bytes per chunk for tensors written from now on.
     public var chunkBytes: Int = ChunkLayout.chunkBytes
     /// Chunks encoded or decoded at once by import, export and version writes (one thread
@@ -56,8 +56,9 @@ public final class Store {
         return try Store(directory: directory)
     }
 
-    /// Opens the store at `directory` (the `.lethe` directory), checking its format.
-    public init(directory: String, backend: (any ObjectBackend)? = nil) throws(StoreError) {
+    /// Opens the store at `directory` (the `.lethe` directory), checking its format. Objects and
+    /// refs live in `objects/` and `refs/` unless other backends are given (e.g. S3).
+    public init(directory: String, backend: (any ObjectBackend)? = nil, refs refBackend: (any RefBackend)? = nil) throws(StoreError) {
         let config = directory + "/config"
         let bytes: [UInt8]
         do { bytes = try FileBytes.read(config) } catch { throw .notAStore("\(directory) has no readable config (\(error))") }
@@ -69,7 +70,7 @@ public final class Store {
         }
         self.directory = directory
         objects = ObjectStore(backend: backend ?? LocalBackend(root: directory + "/objects"))
-        refs = RefStore(directory: directory)
+        refs = refBackend ?? RefStore(directory: directory)
     }
 
     /// Holds the store lock shared (writers) or exclusive (gc) until released.

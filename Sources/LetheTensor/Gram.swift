@@ -20,6 +20,14 @@ public struct GramAccumulator: Sendable {
         self.upper = [Double](repeating: 0, count: dimension * dimension)
     }
 
+    /// An accumulator holding a saved Gram matrix (d × d, symmetric; e.g. one shard's partial sum).
+    public init(matrix: Tensor<Double>, rowCount: Int) {
+        precondition(matrix.rank == 2 && matrix.shape[0] == matrix.shape[1], "a Gram matrix must be square, got \(matrix.shape)")
+        self.dimension = matrix.shape[0]
+        self.upper = matrix.scalars  // the full symmetric matrix holds its upper triangle
+        self.rowCount = rowCount
+    }
+
     /// Adds `rows` rows of length d stored contiguously at `x` (row-major).
     public mutating func accumulate(rows: Int, _ x: UnsafeBufferPointer<Float>) {
         precondition(x.count >= rows * dimension, "Gram batch holds \(x.count) scalars, need \(rows * dimension)")

@@ -149,7 +149,7 @@ final class EngineStoryTests: XCTestCase {
         let trainedVersion = try XCTUnwrap(str(train?["version"]))
         for (n, args) in [["--samples", try s.idFile("r1.txt", Array(ids[0..<40])), "--requester", "subject-1", "--max-epochs", "30",
                            "--reference", trainedVersion],
-                          ["--class", "3", "--requester", "subject-2", "--max-epochs", "10"],
+                          ["--class", "3", "--requester", "subject-2", "--max-epochs", "30"],
                           ["--samples", try s.idFile("r3.txt", Array(Self.notThree[500..<530])), "--requester", "subject-3", "--max-epochs", "30"]].enumerated() {
             let out = try s.expect(0, ["forget", "--ref", "prod", "--data", "digits"] + Self.fast + args + ["--json"]).out
             let f = try json(out, schema: "forget.schema.json")
@@ -162,7 +162,8 @@ final class EngineStoryTests: XCTestCase {
             XCTAssertLessThanOrEqual(forgetAfter, num(f["metrics"]?["forget_accuracy"]?["before"]) ?? 0, "R\(n + 1)")
             // PGU's stopping rule: forget accuracy at or below held-out (validation) accuracy.
             XCTAssertLessThanOrEqual(forgetAfter, (num(f["metrics"]?["val_accuracy"]?["after"]) ?? 0) + 0.03, "R\(n + 1)")
-            if n == 1 { XCTAssertLessThan(forgetAfter, 0.2, "class 3 is forgotten") }
+            // Class forgetting stops at 2 % on the class (the default --class-target), below chance.
+            if n == 1 { XCTAssertLessThanOrEqual(forgetAfter, 0.05, "class 3 is forgotten") }
             if n == 2 {
                 // Retained data and held-out halves leave out what R1 and R2 forgot (class 3 at ~0 % would drag them down).
                 XCTAssertGreaterThan(num(f["metrics"]?["retain_accuracy"]?["before"]) ?? 0, 0.95)
@@ -346,7 +347,7 @@ final class EngineHostileInputTests: XCTestCase {
     func testRequestOverToleranceIsRecordedAsFailedAndTheRefStays() throws {
         let s = try EngineStore()
         let (_, bases) = try EngineStoryTests.prepare(s)
-        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "10",
+        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--class", "5", "--max-epochs", "30",
                            "--tolerance", "1e-30", "--json"])
         XCTAssertEqual(r.status, 1, r.err)
         let doc = try XCTUnwrap(JSONDoc.parse(r.out))

@@ -26,3 +26,19 @@ final class SHA256Tests: XCTestCase {
         XCTAssertNil(Digest(hex: "00"))
     }
 }
+
+/// RFC 4231 test vectors for HMAC-SHA256.
+final class HMACSHA256Tests: XCTestCase {
+    func testRFC4231Case1And2() {
+        XCTAssertEqual(Hex.encode(HMACSHA256.mac(key: [UInt8](repeating: 0x0b, count: 20), message: "Hi There")),
+                       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7")
+        XCTAssertEqual(Hex.encode(HMACSHA256.mac(key: Array("Jefe".utf8), message: "what do ya want for nothing?")),
+                       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
+    func testRFC4231Case6KeyLongerThanBlock() {
+        XCTAssertEqual(Hex.encode(HMACSHA256.mac(key: [UInt8](repeating: 0xaa, count: 131),
+                                                 message: "Test Using Larger Than Block-Size Key - Hash Key First")),
+                       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+    }
+}

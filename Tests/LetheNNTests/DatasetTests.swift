@@ -147,4 +147,32 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(e.probabilities.shape, [s.test.count, 10])
         XCTAssertEqual(e.perSampleLoss.count, s.test.count)
     }
+
+    func testTrainingSubsetIsStratifiedKeepsIdsAndIsItsOwnDataset() throws {
+        let full = try DatasetLoader.load("digits")
+        let sub = try DatasetLoader.load("digits:500")
+        XCTAssertEqual(sub.train.count, 500, accuracy: 10)  // each class rounded to its share
+        XCTAssertEqual(sub.train.name, "digits:500/train")
+        XCTAssertEqual(sub.test.count, full.test.count)
+        XCTAssertNotEqual(sub.train.digest, full.train.digest)
+        XCTAssertEqual(try DatasetLoader.load("digits:500").train.digest, sub.train.digest)  // seeded
+        // Every subset sample is the full split's sample with the same id, hash and values.
+        var position: [Int: Int] = [:]
+        for (p, id) in full.train.ids.enumerated() { position[id] = p }
+        for (q, id) in sub.train.ids.enumerated() {
+            let p = try XCTUnwrap(position[id])
+            XCTAssertEqual(sub.train.sampleHashes[q], full.train.sampleHashes[p])
+            XCTAssertEqual(sub.train.labels[q], full.train.labels[p])
+            XCTAssertEqual(Array(sub.train.images.scalars[(q * 64)..<((q + 1) * 64)]), Array(full.train.images.scalars[(p * 64)..<((p + 1) * 64)]))
+        }
+        // Class shares are kept.
+        for c in 0..<10 {
+            let a = Double(full.train.labels.filter { $0 == c }.count) / Double(full.train.count)
+            let b = Double(sub.train.labels.filter { $0 == c }.count) / Double(sub.train.count)
+            XCTAssertEqual(a, b, accuracy: 0.01)
+        }
+        for bad in ["digits:0", "digits:x", "digits:100000", "nothing:10"] {
+            XCTAssertThrowsError(try DatasetLoader.load(bad), bad)
+        }
+    }
 }

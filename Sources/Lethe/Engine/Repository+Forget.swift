@@ -146,7 +146,7 @@ extension Repository {
         }
         let samples = forgottenSamples(positions, data: data)
         let again = samples.map(\.sampleID).filter { done.contains($0) }
-        var report = ForgetReport(status: .alreadyForgotten, requestID: nil, ref: options.ref, versionBefore: parent.hex, versionAfter: nil,
+        let report = ForgetReport(status: .alreadyForgotten, requestID: nil, ref: options.ref, versionBefore: parent.hex, versionAfter: nil,
                                   sampleCount: samples.count, merkleRoot: nil, gamma: nil, threads: recipe.threads, layers: [],
                                   trials: [], metrics: [], timings: [], alreadyForgotten: again)
         if again.count == samples.count { return report }
@@ -158,13 +158,31 @@ extension Repository {
         var id = options.requestID ?? ""
         if options.requestID == nil { id = try nextRequestID() }
         if try lift({ try ledger.request(id) }) != nil { throw .invalid("request \(id) already exists") }
-        let request = ForgetRequest(id: id, requester: options.requester, legalGround: options.legalGround, deadline: options.deadline,
+        var request = ForgetRequest(id: id, requester: options.requester, legalGround: options.legalGround, deadline: options.deadline,
                                     datasetDigest: data.digest, ref: options.ref, samples: samples)
         let reference = try options.reference.map { (r) throws(EngineError) -> ObjectID in try resolve(r) }
         let c = try compute(parent: parent, data: data, positions: positions, recipe: recipe, reference: reference, progress: progress)
-        report = try commitComputation(c, request: request, parent: parent, ref: options.ref, recipe: recipe, data: data,
-                                       message: "forget \(id) (\(samples.count) samples)", moveReason: "forget \(id)")
-        return report
+        var attempts = 0
+        while true {
+            do {
+                return try commitComputation(c, request: request, parent: parent, ref: options.ref, recipe: recipe, data: data,
+                                             message: "forget \(request.id) (\(samples.count) samples)", moveReason: "forget \(request.id)")
+            } catch {
+                // Another process sharing the ledger recorded a different request under the same
+                // automatic id between our choice and our commit (nothing of ours was recorded):
+                // take the next free id and commit the same result again.
+                attempts += 1
+                guard options.requestID == nil, attempts < 10, let other = try lift({ try ledger.request(request.id) }),
+                      !Repository.sameRequest(other, request) else { throw error }
+                request.id = try nextRequestID()
+            }
+        }
+    }
+
+    /// Whether a recorded request is `request` itself (as recorded: times to the millisecond).
+    static func sameRequest(_ recorded: ForgetRequest, _ request: ForgetRequest) -> Bool {
+        recorded.requester == request.requester && recorded.samplesRoot == request.samplesRoot
+            && LedgerTime.string(recorded.receivedAt) == LedgerTime.string(request.receivedAt) && recorded.ref == request.ref
     }
 
     /// Writes the result of a computation: on success the new version, then the request, its

@@ -57,13 +57,18 @@ extension Repository {
         let model = try loadModel(parent, data: data)
         progress?("computing bases of \(model.unlearningLayers.count) layers over \(data.splits.train.count) training samples")
         let bases = try lift { try PGUEngine.computeBases(model: model, images: data.splits.train.images) }.map { $0.truncated() }
+        let w = try commitBases(bases, parent: parent, ref: ref, data: data, message: "bases over \(data.splits.train.count) samples of \(data.source)")
+        return (w, bases)
+    }
+
+    /// Stores `bases` with a child version of `parent` (same weights) and moves the ref to it.
+    func commitBases(_ bases: [LayerBasis], parent: ObjectID, ref: String, data: LoadedData, message: String) throws(EngineError) -> VersionWrite {
         let inputs = bases.map { BasisInput(layer: $0.layer, u: $0.u, sigma: $0.sigma, d: $0.dimension, k: nil) }
-        let meta = VersionMetadata(author: Repository.author, message: "bases over \(data.splits.train.count) samples of \(data.source)",
-                                   datasetDigest: data.digest)
+        let meta = VersionMetadata(author: Repository.author, message: message, datasetDigest: data.digest)
         let written = try lift { try store.writeVersion(parent: parent, changed: [], bases: inputs, metadata: meta) }
         try commit(ref: ref, from: parent, to: written.version, reason: "bases") { w throws(LedgerError) in
             try self.recordDatasetIfNew(data.record, in: w)
         }
-        return (VersionWrite(version: written.version, parent: parent, stats: written.stats), bases)
+        return VersionWrite(version: written.version, parent: parent, stats: written.stats)
     }
 }

@@ -41,23 +41,60 @@ public final class Repository {
     /// Creates `.lethe` in `parent`: the object store, then the ledger with a new Ed25519
     /// signing key (the ledger signs the checkpoint of its empty log).
     ///
-    /// - Parameter origin: the log's origin line (default: `lethe/<hostname>/<directory>`).
-    public static func initialize(in parent: URL, origin: String? = nil) throws(EngineError) -> Repository {
+    /// - Parameters:
+    ///   - origin: the log's origin line (default: `lethe/<hostname>/<directory>`).
+    ///   - remote: where objects and refs (`objects`, `s3://...`) and the ledger (`ledger`, a
+    ///     `postgresql://` URL) live when not in `.lethe` (recorded in `.lethe/remote.json`). An
+    ///     empty database gets a new ledger; a database that already holds one is joined, which
+    ///     needs `signingKey`.
+    ///   - signingKey: a PEM file copied to `.lethe/signing-key.pem` and used instead of a new
+    ///     key: every host writing to a shared PostgreSQL ledger signs with the same key.
+    public static func initialize(in parent: URL, origin: String? = nil, remote: RemoteConfig = RemoteConfig(),
+                                  signingKey: String? = nil) throws(EngineError) -> Repository {
         let location = StoreLocation(directory: parent)
-        let store = try lift { try StoreLocation.initializeStore(in: parent) }
+        let ledgerURL = remote.ledger
+        if let ledgerURL, !Ledger.isPostgresURL(ledgerURL) {
+            throw .invalid("--ledger must be a postgresql:// URL, not \(ledgerURL)")
+        }
+        if let signingKey, !FileManager.default.isReadableFile(atPath: signingKey) {
+            throw .invalid("cannot read the signing key \(signingKey)")
+        }
+        // Writes remote.json (objects and ledger) before the store's config when not all local.
+        let store = try lift { try StoreLocation.initializeStore(in: parent, remote: remote) }
         let name = origin ?? "lethe/\(ProcessInfo.processInfo.hostName)\(parent.standardizedFileURL.path)"
-        let ledger = try lift { try Ledger.create(path: location.ledgerPath, keyPath: location.signingKeyPath, origin: name) }
-        return Repository(location: location, store: store, ledger: ledger)
+        do {
+            if let signingKey {
+                try FileManager.default.copyItem(atPath: signingKey, toPath: location.signingKeyPath)
+                try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: location.signingKeyPath)
+            }
+            let ledger: Ledger
+            if let ledgerURL {
+                ledger = try Ledger.createOrJoin(postgres: ledgerURL, keyPath: location.signingKeyPath, origin: name,
+                                                 join: signingKey != nil)
+            } else {
+                ledger = try Ledger.create(path: location.ledgerPath, keyPath: location.signingKeyPath, origin: name)
+            }
+            return Repository(location: location, store: store, ledger: ledger)
+        } catch {
+            // Leave nothing behind, so init can simply be run again.
+            if ledgerURL != nil || signingKey != nil { try? FileManager.default.removeItem(at: location.directory) }
+            throw EngineError.from(error)
+        }
     }
 
     /// Opens the store and ledger at `location` and reconciles their refs (see the type's notes).
     public static func open(_ location: StoreLocation, reconcile: Bool = true) throws(EngineError) -> Repository {
         let store = try lift { try location.openStore() }
-        guard FileManager.default.fileExists(atPath: location.ledgerPath) else {
-            throw .invalid("\(location.directory.path) has no ledger (ledger.sqlite); it was created without one — re-create it with 'lethe init'")
-        }
         let key = FileManager.default.fileExists(atPath: location.signingKeyPath) ? location.signingKeyPath : nil
-        let ledger = try lift { try Ledger.open(path: location.ledgerPath, keyPath: key) }
+        let ledger: Ledger
+        if let url = try lift({ try RemoteConfig.load(location).ledger }) {
+            ledger = try lift { try Ledger.open(postgres: url, keyPath: key) }
+        } else {
+            guard FileManager.default.fileExists(atPath: location.ledgerPath) else {
+                throw .invalid("\(location.directory.path) has no ledger (ledger.sqlite); it was created without one — re-create it with 'lethe init'")
+            }
+            ledger = try lift { try Ledger.open(path: location.ledgerPath, keyPath: key) }
+        }
         let repo = Repository(location: location, store: store, ledger: ledger)
         if reconcile { repo.repairs = try repo.reconcile() }
         return repo
@@ -82,12 +119,12 @@ public final class Repository {
                 let last = try lift { try ledger.refHistory(name).last }
                 if last?.oldVersion == s?.hex, (try? store.version(lid)) != nil {
                     do {
-                        try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s))
-                        done.append("ref \(name): rolled forward to \(lid.short) (the ledger had committed the move)")
+                        _ = try store.refs.set(name, to: lid, reason: "reconcile: complete \(last?.reason ?? "ref move") recorded in the ledger", expected: .some(s))
                     } catch {
-                        // Another process reconciling at the same time rolled it forward first.
+                        // Another process (sharing the store and ledger) completed the same move first.
                         guard (try? store.refs.get(name)) == lid else { throw EngineError.from(error) }
                     }
+                    done.append("ref \(name): rolled forward to \(lid.short) (the ledger had committed the move)")
                     continue
                 }
             }
@@ -98,17 +135,18 @@ public final class Repository {
             let reason = (try? store.refs.history(name).last?.reason) ?? nil
             let adopted = try lift {
                 try ledger.write { w throws(LedgerError) -> Bool in
-                    // Re-read inside the transaction: another process opening the store at the
-                    // same time may have adopted this move already (or another one since).
-                    let current = try self.ledger.refTarget(name)
-                    if current == s.hex { return false }
+                    // Under the ledger's write lock: another process sharing the store and ledger
+                    // may have adopted this move (or an earlier one) since `l` was read.
+                    let now = try self.ledger.refTarget(name)
+                    if now == s.hex { return false }
                     try self.recordChain(s, in: w)
-                    try w.moveRef(LetheLedger.RefMove(ref: name, oldVersion: current, newVersion: s.hex,
+                    try w.moveRef(LetheLedger.RefMove(ref: name, oldVersion: now, newVersion: s.hex,
                                                       reason: "adopted store ref move: \(reason ?? "unknown")"))
                     return true
                 }
             }
-            if adopted { done.append("ref \(name): mirrored store move to \(s.short) into the ledger") }
+            if !adopted { continue }
+            done.append("ref \(name): mirrored store move to \(s.short) into the ledger")
         }
         return done
     }
@@ -131,10 +169,9 @@ public final class Repository {
             }
         }
         do {
-            try store.refs.set(ref, to: new, reason: reason, expected: .some(old))
+            _ = try store.refs.set(ref, to: new, reason: reason, expected: .some(old))
         } catch {
-            // Another process opening the store between the ledger commit and here reconciled
-            // (rolled the store's ref forward to `new`): the operation is complete.
+            // A process that opened the store after our ledger commit rolled the ref forward already.
             guard (try? store.refs.get(ref)) == new else { throw EngineError.from(error) }
         }
     }

@@ -194,13 +194,14 @@ extension Repository {
             BasisInput(layer: b.layer, u: b.u, sigma: b.sigma, d: b.dimension, k: result.layers.first { $0.layer == b.layer }?.k)
         }
         var timings = [PhaseTiming(phase: "load", seconds: load), PhaseTiming(phase: "metrics_before", seconds: measureBefore)]
-        for key in ["forget_gram", "downdate", "search", "verify"] {
+        for key in ["forget_gram", "downdate", "survival", "search", "search_gradients", "search_projection", "search_evaluation", "verify"] {
             if let s = result.timings[key] { timings.append(PhaseTiming(phase: key, seconds: s)) }
         }
         // Every γ trial, outcome included, is recorded as a phase (the ledger signs it with the outcome).
         for (i, t) in result.trials.enumerated() {
             let phase = "trial \(i + 1): gamma " + String(format: "%.4f lr x%g", t.gamma, t.learningRateScale) + " \(t.outcome.rawValue) after \(t.epochs) epochs"
                 + String(format: " (forget %.4f, held-out %.4f)", t.forgetAccuracy, t.heldOutAccuracy)
+                + (t.continuedFrom.map { ", continued from trial \($0)" } ?? "")
             timings.append(PhaseTiming(phase: phase, seconds: t.seconds))
         }
         timings.append(PhaseTiming(phase: "pgu_total", seconds: run))

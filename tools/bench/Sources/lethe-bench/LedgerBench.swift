@@ -1,5 +1,7 @@
 // Ledger benchmark: a ledger with N forget requests (default 100,000).
-// Usage: lethe-bench ledger [--requests N] [--batch B]
+// Usage: lethe-bench ledger [--requests N] [--batch B] [--postgres URL]
+// With --postgres the same workload also runs on a PostgreSQL ledger in that (empty) database,
+// and both are printed side by side.
 import Foundation
 import LetheCrypto
 import LetheLedger
@@ -18,24 +20,75 @@ private func medianTime(_ repeats: Int, _ body: () throws -> Void) rethrows -> D
 
 private func ms(_ s: Double) -> String { String(format: "%.2f ms", s * 1000) }
 
-func ledgerBench(requests: Int, batch: Int) throws {
+/// What one backend measured.
+private struct LedgerBenchResult {
+    var entries = 0, checkpoints = 0, pending = 0, overdueRows = 0, sizeMiB = 0
+    var singleMedian = 0.0, singleP95 = 0.0, bulkRate = 0.0, bulk = 0.0, verify = 0.0, proof = 0.0, overdue = 0.0
+}
+
+func ledgerBench(requests: Int, batch: Int, postgres: String? = nil) throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-ledger-bench-\(getpid())")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let dbPath = dir.appendingPathComponent("ledger.sqlite").path
-    let ledger = try Ledger.create(path: dbPath, keyPath: dir.appendingPathComponent("signing-key.pem").path, origin: "lethe.bench/ledger")
+    let keyPath = dir.appendingPathComponent("signing-key.pem").path
+    let ledger = try Ledger.create(path: dbPath, keyPath: keyPath, origin: "lethe.bench/ledger")
+    let overdueSQLite = """
+        SELECT id, requester, received_at, deadline FROM forget_requests
+         WHERE status = 'received' AND deadline < strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ORDER BY deadline
+        """
+    let start = Date()
+    var a = try ledgerWorkload(ledger, query: try LedgerQuery(path: dbPath), overdueSQL: overdueSQLite, requests: requests, batch: batch, now: start)
+    a.sizeMiB = ((try? FileManager.default.attributesOfItem(atPath: dbPath)[.size] as? Int) ?? 0) / 1_048_576
+    guard let postgres else {
+        print("ledger: \(requests) forget requests (4 samples each, 99% applied with 3 layers, 2 metrics, 2 timings), "
+              + "\(a.entries) log entries, \(a.checkpoints) checkpoints, \(a.sizeMiB) MiB database (+WAL)")
+        print("| operation | time |")
+        print("|---|---:|")
+        print("| append 1 request + outcome, own transaction (fsync + signed checkpoint), median of \(min(500, requests)) | \(ms(a.singleMedian)) |")
+        print("| append, same, p95 | \(ms(a.singleP95)) |")
+        print("| bulk append, \(batch) requests per transaction | \(String(format: "%.1f", a.bulkRate)) requests/s (\(String(format: "%.1f", a.bulk)) s total) |")
+        print("| verify (recompute \(a.entries) leaves from rows, \(a.checkpoints) checkpoints) | \(String(format: "%.2f", a.verify)) s |")
+        print("| inclusion proof at tree size \(a.entries), median of 10 | \(ms(a.proof)) |")
+        print("| overdue-requests query (\(a.overdueRows) rows of \(a.pending) pending), median of 5 | \(ms(a.overdue)) |")
+        return
+    }
+    let pg = try Ledger.create(postgres: postgres, keyPath: keyPath, origin: "lethe.bench/ledger")
+    let overduePostgres = """
+        SELECT id, requester, received_at, deadline FROM forget_requests
+         WHERE status = 'received' AND deadline < to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') ORDER BY deadline
+        """
+    let b = try ledgerWorkload(pg, query: try LedgerQuery(postgres: postgres), overdueSQL: overduePostgres, requests: requests, batch: batch, now: start)
+    let same = try a.entries == b.entries && ledger.root(atSize: a.entries) == pg.root(atSize: b.entries)
+    print("ledger, SQLite vs PostgreSQL: \(requests) forget requests (4 samples each, 99% applied with 3 layers, 2 metrics, 2 timings), "
+          + "\(a.entries) log entries, \(a.checkpoints) checkpoints each; same workload, one after the other; "
+          + "tree heads \(same ? "equal" : "DIFFER")")
+    print("| operation | SQLite | PostgreSQL |")
+    print("|---|---:|---:|")
+    print("| append 1 request + outcome, own transaction (commit + signed checkpoint), median of \(min(500, requests)) | \(ms(a.singleMedian)) | \(ms(b.singleMedian)) |")
+    print("| append, same, p95 | \(ms(a.singleP95)) | \(ms(b.singleP95)) |")
+    print("| bulk append, \(batch) requests per transaction | \(String(format: "%.0f", a.bulkRate)) requests/s | \(String(format: "%.0f", b.bulkRate)) requests/s |")
+    print("| verify (recompute \(a.entries) leaves from rows, \(a.checkpoints) checkpoints) | \(String(format: "%.2f", a.verify)) s | \(String(format: "%.2f", b.verify)) s |")
+    print("| inclusion proof at tree size \(a.entries), median of 10 | \(ms(a.proof)) | \(ms(b.proof)) |")
+    print("| overdue-requests query (\(a.overdueRows) / \(b.overdueRows) rows), median of 5 | \(ms(a.overdue)) | \(ms(b.overdue)) |")
+}
+
+/// The benchmark workload on one ledger: identical records (seeded) on every backend.
+private func ledgerWorkload(_ ledger: Ledger, query q: LedgerQuery, overdueSQL: String, requests: Int, batch: Int,
+                            now nowDate: Date) throws -> LedgerBenchResult {
+    var result = LedgerBenchResult()
     let dataset = String(repeating: "d", count: 64)
-    try ledger.recordDataset(DatasetRecord(digest: dataset, sampleCount: 1_000_000, source: "bench"))
+    try ledger.recordDataset(DatasetRecord(digest: dataset, sampleCount: 1_000_000, source: "bench", recordedAt: nowDate))
     let versions = 100
     try ledger.write { w throws(LedgerError) in
         for v in 0..<versions {
-            try w.recordVersion(VersionRecord(id: "v\(v)", parents: v == 0 ? [] : ["v\(v - 1)"], author: "bench", message: "v\(v)",
+            try w.recordVersion(VersionRecord(id: "v\(v)", parents: v == 0 ? [] : ["v\(v - 1)"], createdAt: nowDate, author: "bench", message: "v\(v)",
                                               datasetDigest: dataset, bytesStored: 1000, bytesLogical: 4000))
         }
     }
     var rng = UInt64(0x9E3779B97F4A7C15)
     func next() -> UInt64 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng }
-    let nowDate = Date()
+
     var pending = 0
     func request(_ i: Int) -> (ForgetRequest, RequestOutcome?) {
         let received = nowDate.addingTimeInterval(-Double(next() % (400 * 86_400)))
@@ -101,24 +154,13 @@ func ledgerBench(requests: Int, batch: Int) throws {
     }
     proofTimes.sort()
 
-    let q = try LedgerQuery(path: dbPath)
-    let overdueSQL = """
-        SELECT id, requester, received_at, deadline FROM forget_requests
-         WHERE status = 'received' AND deadline < strftime('%Y-%m-%dT%H:%M:%fZ', 'now') ORDER BY deadline
-        """
     var overdueRows = 0
     _ = try q.run(overdueSQL, limit: nil)
     let overdueTime = try medianTime(5) { overdueRows = try q.run(overdueSQL, limit: nil).rows.count }
 
-    let size = (try? FileManager.default.attributesOfItem(atPath: dbPath)[.size] as? Int) ?? 0
-    print("ledger: \(requests) forget requests (4 samples each, 99% applied with 3 layers, 2 metrics, 2 timings), "
-          + "\(entries) log entries, \(cps) checkpoints, \(size / 1_048_576) MiB database (+WAL)")
-    print("| operation | time |")
-    print("|---|---:|")
-    print("| append 1 request + outcome, own transaction (fsync + signed checkpoint), median of \(single) | \(ms(singleTimes[single / 2])) |")
-    print("| append, same, p95 | \(ms(singleTimes[single * 95 / 100])) |")
-    print("| bulk append, \(batch) requests per transaction | \(String(format: "%.1f", Double(requests - single) / bulk)) requests/s (\(String(format: "%.1f", bulk)) s total) |")
-    print("| verify (recompute \(entries) leaves from rows, \(cps) checkpoints) | \(String(format: "%.2f", verifyTime)) s |")
-    print("| inclusion proof at tree size \(entries), median of 10 | \(ms(proofTimes[5])) |")
-    print("| overdue-requests query (\(overdueRows) rows of \(pending) pending), median of 5 | \(ms(overdueTime)) |")
+    result.entries = entries; result.checkpoints = cps; result.pending = pending; result.overdueRows = overdueRows
+    result.singleMedian = singleTimes[single / 2]; result.singleP95 = singleTimes[single * 95 / 100]
+    result.bulk = bulk; result.bulkRate = Double(requests - single) / bulk
+    result.verify = verifyTime; result.proof = proofTimes[5]; result.overdue = overdueTime
+    return result
 }

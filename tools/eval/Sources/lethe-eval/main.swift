@@ -5,10 +5,16 @@
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures.
+//
+//   lethe-eval cell ... / lethe-eval report ...   (the paper-style evaluation: Suite.swift, Report.swift)
 import Foundation
 import LetheNN
 import LetheTensor
 import LetheUnlearning
+
+if let sub = CommandLine.arguments.dropFirst().first, ["cell", "report", "help", "--help"].contains(sub) {
+    exit(EvalCommand.main(Array(CommandLine.arguments.dropFirst())))
+}
 
 let args = Array(CommandLine.arguments.dropFirst())
 func value(_ name: String) -> String? {
@@ -18,6 +24,12 @@ func value(_ name: String) -> String? {
 func flag(_ name: String) -> Bool { args.contains(name) }
 func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8) ?? Data()) }
 func now() -> Double { Date().timeIntervalSinceReferenceDate }
+/// CPU seconds (user + system) of this process: a load-robust companion of wall time on a shared machine.
+func cpu() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6
+}
 func pct(_ v: Double?) -> String { v.map { String(format: "%.2f", 100 * $0) } ?? "no signal" }
 func f3(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
 
@@ -46,9 +58,10 @@ let trainConfig = TrainingConfig(epochs: epochs, batchSize: 128, learningRate: 0
         let seconds = header.metadata?.first { $0.0 == "seconds" }.flatMap { Double($0.1) } ?? .nan
         return (model, seconds)
     }
-    let t0 = now()
+    let t0 = now(), c0 = cpu()
     _ = try Training.train(model, on: set, config: trainConfig)
     let seconds = now() - t0
+    log("  trained \(key): \(String(format: "%.1f", seconds)) s wall, \(String(format: "%.1f", cpu() - c0)) s CPU")
     try FileBytes.writeAtomically(Safetensors.encode(model.stateDict(), metadata: [("seconds", String(seconds))]), to: path)
     return (model, seconds)
 }
@@ -84,6 +97,7 @@ if let s = value("--scaling"), let v = PGUConfiguration.StepScaling(rawValue: s)
 if let m = value("--max-epochs").flatMap(Int.init) { config.maxEpochs = m }
 if let t = value("--class-target").flatMap(Double.init) { config.classTargetAccuracy = t }
 if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival = m }
+if let w = value("--window").flatMap(Double.init) { config.evaluationWindow = w }
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
 
 print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
@@ -107,13 +121,20 @@ for (step, request) in requests.enumerated() {
     let engine = PGUEngine(model: original, configuration: config)
     engine.progress = { log("  " + $0) }
     t0 = now()
+    let c0 = cpu()
     let result = try engine.run(bases: bases, forget: LabeledSet(splits.train.subset(request)), heldOut: LabeledSet(valSet))
     let pguSeconds = now() - t0
+    log("  PGU: \(String(format: "%.2f", pguSeconds)) s wall, \(String(format: "%.2f", cpu() - c0)) s CPU")
     let p = try evaluator.measure(original, reference: retrained)
     let status = result.status == .applied ? "" : " (\(result.status))"
     print("| \(step + 1) | PGU\(status) | \(pct(p.forgetAccuracy)) | \(pct(p.retainAccuracy)) | \(pct(p.validationAccuracy)) | \(pct(p.testAccuracy)) | \(pct(p.entropyMIA)) | \(f3(p.lossMIAAUC)) | \(f3(p.jsToReference)) | \(String(format: "%.1e", result.maxRho)) | \(f3(result.gamma)) | \(String(format: "%.1f", pguSeconds)) |")
     log("  PGU timings: " + result.timings.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))s" }.joined(separator: ", ")
         + "; speed-up vs retrain \(String(format: "%.1f", retrainSeconds / pguSeconds))x")
+    if flag("--history") {
+        for t in result.trials {
+            log(String(format: "  trial gamma %.4f:", t.gamma) + t.history.map { String(format: " e%d %.3f/%.3f/%.3f", $0.epoch, $0.forgetAccuracy, $0.heldOutAccuracy, $0.loss) }.joined())
+        }
+    }
     for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho))") }
     if case .applied = result.status {
         bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
