@@ -144,6 +144,7 @@ struct ImportCommand: ParsableCommand {
         if let spec {
             do { specBytes = try FileBytes.read(spec) } catch { throw StoreError.invalidInput("cannot read spec \(spec): \(error)") }
         }
+        if let specBytes { try checkImportSpec(specBytes, file: file) }
         let parentID: ObjectID? = noParent ? nil : try parent.map { try store.resolve($0) } ?? store.refs.get(ref)
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         let meta = VersionMetadata(author: author ?? ProcessInfo.processInfo.environment["USER"] ?? "lethe",

@@ -252,7 +252,13 @@ public enum IDX {
             let o = 4 + 4 * d
             shape.append(Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3]))
         }
-        let need = shape.reduce(1, *)
+        // Extents are up to 2^32 - 1 each: their product can overflow Int (found by tools/fuzz idx).
+        var need = 1
+        for d in shape {
+            let (p, overflow) = need.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw .invalidDataset("\(path): IDX shape \(shape) is too large") }
+            need = p
+        }
         let have = bytes.count - headerSize
         guard have >= need else { throw .invalidDataset("\(path): truncated: header promises \(need) bytes of data for shape \(shape), file has \(have)") }
         guard have == need else { throw .invalidDataset("\(path): \(have - need) unexpected trailing bytes after shape \(shape)") }

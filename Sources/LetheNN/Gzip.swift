@@ -5,8 +5,9 @@ public enum Gzip {
     /// The decompressed contents of a gzip file (a plain file is returned as is, as `gzread` does).
     ///
     /// - Throws: `NNError.io` when the file cannot be opened, and `NNError.invalidDataset` when the
-    ///   stream is corrupt or truncated (zlib's `gzerror` message is included).
-    public static func read(_ path: String) throws(NNError) -> [UInt8] {
+    ///   stream is corrupt or truncated (zlib's `gzerror` message is included) or decompresses to
+    ///   more than `maxBytes` (a decompression bomb; default 1 GiB, 20× Fashion-MNIST's largest file).
+    public static func read(_ path: String, maxBytes: Int = 1 << 30) throws(NNError) -> [UInt8] {
         guard let file = gzopen(path, "rb") else { throw .io("gzopen(\(path)) failed: cannot open file") }
         defer { gzclose(file) }
         var out: [UInt8] = []
@@ -19,6 +20,9 @@ public enum Gzip {
                 throw .invalidDataset("\(path): gzip stream is corrupt (gzread: \(message))")
             }
             if n == 0 { break }
+            guard out.count + Int(n) <= maxBytes else {
+                throw .invalidDataset("\(path): decompresses to more than \(maxBytes) bytes (refused)")
+            }
             out.append(contentsOf: chunk[0..<Int(n)])
         }
         var code: Int32 = 0

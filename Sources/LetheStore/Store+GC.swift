@@ -52,13 +52,34 @@ extension Store {
             if grace > 0 && st.modified > cutoff { report.keptYoung += 1; continue }
             report.swept.append(id)
             report.bytesFreed += st.size
-            if !dryRun { try objects.backend.delete(id) }
         }
+        if !dryRun { try deleteInSafeOrder(report.swept) }
         if !dryRun {
             let (n, bytes) = try objects.backend.removeAbandonedWrites(olderThan: grace > 0 ? cutoff : Store.now() - 3600)
             report.abandonedWrites = n
             report.bytesFreed += bytes
         }
         return report
+    }
+
+    /// Deletes unreachable objects so that a gc killed midway never leaves a version object whose
+    /// parent or referenced objects are gone (fsck would report them missing): version objects
+    /// first, children before their parents, then chunks and blobs (an unreferenced chunk whose
+    /// delta base is gone is never reported). Found by the SIGKILL harness (issue 9).
+    func deleteInSafeOrder(_ ids: [ObjectID]) throws(StoreError) {
+        var versions: [ObjectID] = [], others: [ObjectID] = []
+        for id in ids { if (try? objects.header(id).kind) == .version { versions.append(id) } else { others.append(id) } }
+        var parents: [ObjectID: [ObjectID]] = [:]
+        for v in versions { parents[v] = (try? version(v).parents) ?? [] }
+        var remaining = Set(versions)
+        var order: [ObjectID] = []
+        while !remaining.isEmpty {
+            let referenced = Set(remaining.flatMap { parents[$0] ?? [] })
+            var leaves = remaining.filter { !referenced.contains($0) }.sorted()
+            if leaves.isEmpty { leaves = remaining.sorted() }  // a parent cycle cannot be hashed; stay total anyway
+            order += leaves
+            remaining.subtract(leaves)
+        }
+        for id in order + others { try objects.backend.delete(id) }
     }
 }

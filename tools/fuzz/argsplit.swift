@@ -1,5 +1,6 @@
 // libFuzzer target: the argument splitter and matcher never crash on any argv.
 // Input bytes are split on NUL into arguments.
+import LetheCommandLine
 struct FuzzCopy: ParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "copy", abstract: "Copy.",

@@ -1,5 +1,7 @@
 // libFuzzer target: the safetensors parser must never crash, whatever the bytes.
-// Built by tools/fuzz/run with the LetheTensor sources compiled in.
+// Built by tools/fuzz/run against the LetheTensor module.
+import LetheTensor
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))

@@ -127,6 +127,8 @@ extension Repository {
         if case .wholeClass(let c) = options.selection { recipe.configuration.mode = .wholeClass(c) }
         try lift { try recipe.configuration.validate() }
         guard recipe.threads > 0 else { throw .invalid("thread count must be positive") }
+        let lock = try EngineLock(directory: location.directory.path)
+        defer { withExtendedLifetime(lock) {} }
         let parent = try head(options.ref)
         let gone = try forgottenClasses(inHistoryOf: parent)
         if case .wholeClass(let c) = options.selection {
