@@ -8,7 +8,7 @@ final class DemoTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-demo-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try runLethe(["demo", "--dir", dir.path, "--data", "digits", "--arch", "mlp", "--epochs", "20",
-                              "--forget", "60", "--threads", "1", "--no-recompute"])
+                              "--forget", "60", "--threads", "1"])
         XCTAssertEqual(r.status, 0, r.err)
         // Steps in order on stderr.
         let steps = ["lethe init", "lethe train", "lethe bases", "lethe forget R1", "lethe forget R2", "lethe verify",
