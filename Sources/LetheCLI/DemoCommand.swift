@@ -12,12 +12,12 @@ struct DemoCommand: ParsableCommand {
         abstract: "Run the end-to-end story in a fresh store: train, bases, two forget requests, verify, audit, refused rollback, replay, queries.",
         discussion: """
             The store is created in --dir (default: a new temporary directory). The default trains cnn on a
-            stratified 6,000-sample subset of Fashion-MNIST for 2 epochs; --recompute also re-runs both requests
+            stratified 8,000-sample subset of Fashion-MNIST for 2 epochs; --recompute also re-runs both requests
             bit for bit (about doubling the time); --data digits --arch mlp takes seconds.
             """,
         options: [
             .option("dir", value: "path", help: "Directory for the new store and the reports (must not hold a store)."),
-            .option("data", value: "source", help: "Training data (SOURCE:N trains on N stratified samples of SOURCE).", default: "fashion-mnist:6000"),
+            .option("data", value: "source", help: "Training data (SOURCE:N trains on N stratified samples of SOURCE).", default: "fashion-mnist:8000"),
             .option("arch", value: "name", help: "Model architecture.", default: "cnn"),
             .option("epochs", value: "n", help: "Training epochs.", default: "2"),
             .option("forget", value: "n", help: "Random training samples in the first forget request.", default: "300"),
@@ -30,7 +30,7 @@ struct DemoCommand: ParsableCommand {
 
     init(from values: ParsedValues) throws(CommandLineError) {
         dir = try values.option("dir")
-        data = try values.option("data", default: "fashion-mnist:6000")
+        data = try values.option("data", default: "fashion-mnist:8000")
         arch = try values.option("arch", default: "cnn")
         epochs = try values.option("epochs", default: 2)
         forget = try values.option("forget", default: 300)

@@ -564,9 +564,16 @@ public final class PGUEngine {
             let current = currentWeights(layers)
             switch config.mode {
             case .samples:
-                if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
                 // The reference: held-out accuracy before the request, or the current one.
                 func reference(_ x: EvaluationSets.Measurement) -> Double { config.stopsAtStartingHeldOut ? start.heldOut : x.heldOut }
+                if reference(m) > m.forget && heldOutEpoch != epoch {
+                    // The rule fires: the collapse guard needs this epoch's held-out accuracy, not a stale one.
+                    let tg = Stopwatch.now()
+                    m.heldOut = model.accuracy(on: evaluation.heldOut); heldOutEpoch = epoch
+                    phaseSeconds["search_evaluation", default: 0] += Stopwatch.now() - tg
+                    history[history.count - 1].heldOutAccuracy = m.heldOut
+                }
+                if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
                 if reference(m) > m.forget {
                     // Keep whichever of this epoch and the previous one has the smaller |gap|.
                     let gapNow = abs(reference(m) - m.forget), gapBefore = abs(reference(previous.measurement) - previous.measurement.forget)
