@@ -31,13 +31,7 @@ final class PostgresCLITests: XCTestCase {
 
     /// A safetensors file with one F32 tensor "w" of `values`.
     static func weights(_ values: [Float], at url: URL) throws {
-        var header = #"{"w":{"dtype":"F32","shape":[\#(values.count)],"data_offsets":[0,\#(values.count * 4)]}}"#
-        while header.utf8.count % 8 != 0 { header += " " }
-        var bytes = [UInt8]()
-        var n = UInt64(header.utf8.count).littleEndian
-        withUnsafeBytes(of: &n) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: header.utf8)
-        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        let bytes = safetensorsBytes([("w", values)])
         try Data(bytes).write(to: url)
     }
 

@@ -91,11 +91,23 @@ extension EngineStore {
 
 /// A safetensors file of F32 tensors (name, element count), filled from `rng`.
 func safetensorsFile(_ tensors: [(String, Int)], rng: inout SplitMix64) -> [UInt8] {
+    var filled: [(name: String, values: [Float])] = []
+    for (name, n) in tensors {
+        var values = [Float](repeating: 0, count: n)
+        for i in 0..<n { values[i] = Float(Int32(truncatingIfNeeded: rng.next() >> 32)) / Float(Int32.max) * 0.05 }
+        filled.append((name, values))
+    }
+    return safetensorsBytes(filled)
+}
+
+/// The bytes of a safetensors file holding F32 tensors in this order (header padded with spaces
+/// to a multiple of 8, as PyTorch's writer does).
+func safetensorsBytes(_ tensors: [(name: String, values: [Float])]) -> [UInt8] {
     var header = "{"
     var offset = 0
-    for (i, (name, n)) in tensors.enumerated() {
-        header += (i == 0 ? "" : ",") + "\"\(name)\":{\"dtype\":\"F32\",\"shape\":[\(n)],\"data_offsets\":[\(offset),\(offset + 4 * n)]}"
-        offset += 4 * n
+    for (i, t) in tensors.enumerated() {
+        header += (i == 0 ? "" : ",") + "\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(t.values.count)],\"data_offsets\":[\(offset),\(offset + 4 * t.values.count)]}"
+        offset += 4 * t.values.count
     }
     header += "}"
     var h = Array(header.utf8)
@@ -105,10 +117,6 @@ func safetensorsFile(_ tensors: [(String, Int)], rng: inout SplitMix64) -> [UInt
     var len = UInt64(h.count)
     for _ in 0..<8 { out.append(UInt8(len & 0xFF)); len >>= 8 }
     out += h
-    for (_, n) in tensors {
-        var values = [Float](repeating: 0, count: n)
-        for i in 0..<n { values[i] = Float(Int32(truncatingIfNeeded: rng.next() >> 32)) / Float(Int32.max) * 0.05 }
-        values.withUnsafeBytes { out += $0 }
-    }
+    for t in tensors { t.values.withUnsafeBytes { out += $0 } }
     return out
 }

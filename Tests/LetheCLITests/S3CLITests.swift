@@ -50,15 +50,7 @@ final class S3CLITests: XCTestCase {
             }
         }
         let common = values(floats, 1), own = values(floats, seed + 100)
-        let header = #"{"common":{"dtype":"F32","shape":[\#(floats)],"data_offsets":[0,\#(floats * 4)]},"own":{"dtype":"F32","shape":[\#(floats)],"data_offsets":[\#(floats * 4),\#(floats * 8)]}}"#
-        var h = Array(header.utf8)
-        while h.count % 8 != 0 { h.append(0x20) }
-        var data = Data()
-        var len = UInt64(h.count)
-        for _ in 0..<8 { data.append(UInt8(len & 0xFF)); len >>= 8 }
-        data.append(contentsOf: h)
-        common.withUnsafeBytes { data.append(contentsOf: $0) }
-        own.withUnsafeBytes { data.append(contentsOf: $0) }
+        let data = Data(safetensorsBytes([("common", common), ("own", own)]))
         let url = root.appendingPathComponent("model-\(seed).safetensors")
         try data.write(to: url)
         return url

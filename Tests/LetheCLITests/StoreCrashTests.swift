@@ -16,14 +16,7 @@ final class StoreCrashTests: XCTestCase {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             values[i] = Float(Int32(truncatingIfNeeded: state >> 32)) / Float(Int32.max) * 0.05
         }
-        let header = #"{"a":{"dtype":"F32","shape":[\#(n / 2)],"data_offsets":[0,\#(n * 2)]},"b":{"dtype":"F32","shape":[\#(n / 2)],"data_offsets":[\#(n * 2),\#(n * 4)]}}"#
-        var h = Array(header.utf8)
-        while h.count % 8 != 0 { h.append(0x20) }
-        var file = Data()
-        var len = UInt64(h.count)
-        for _ in 0..<8 { file.append(UInt8(len & 0xFF)); len >>= 8 }
-        file.append(contentsOf: h)
-        values.withUnsafeBytes { file.append(contentsOf: $0) }
+        let file = Data(safetensorsBytes([("a", Array(values[..<(n / 2)])), ("b", Array(values[(n / 2)...]))]))
         let input = dir.appendingPathComponent("w.safetensors")
         try file.write(to: input)
 
