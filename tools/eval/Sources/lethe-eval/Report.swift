@@ -238,8 +238,9 @@ enum Report {
               seconds of the method; speed-up = Retrain seconds / method seconds, per seed, then averaged; PGU's
               largest orthogonality residual ρ over layers (tolerance 1e-5) and the γ it chose.
             - **Timing.** Retrain, PGU and the baselines run in the same process on the same thread count, one
-              after the other. Original's weights may come from a cache of an earlier cell with the same seed
-              (the training is deterministic): its time is then the recorded one, marked †. PGU's time excludes
+              after the other. Original's and Retrain's weights may come from a cache of an earlier run with the
+              same seed and training set (the training is deterministic): their time is then the recorded one,
+              marked †. PGU's time excludes
               computing the original's bases (one pass over the training set), which a store does once per
               version; it is listed separately.
 
@@ -514,8 +515,8 @@ enum Report {
 
             `tools/eval/run` installs the Debian packages (`tools/install-deps`), builds `lethe-eval` in release
             mode, runs `lethe-eval cell` for each missing cell (records in `tools/eval/results/`, written
-            atomically, so an interrupted run resumes where it stopped) and `lethe-eval report`. Original weights
-            are cached in `.build/eval-cache` (not committed; delete it after changing the training code). A record
+            atomically, so an interrupted run resumes where it stopped) and `lethe-eval report`. Original and Retrain
+            weights are cached in `.build/eval-cache` (not committed; delete it after changing the training code). A record
             keeps the PGU configuration and commit it ran with, so after changing PGU's defaults re-run the affected
             cells with `--force` (the Method section lists every configuration in use). A record's exact command, e.g.:
 
