@@ -128,6 +128,9 @@ struct RowResult: Codable, Equatable {
     var seconds: Double
     /// The time was read from the weight cache, measured in an earlier process.
     var secondsCached: Bool
+    /// CPU seconds of the process (all threads) for the same span; independent of other load on the
+    /// machine when the cell runs on one thread. nil in records made before it was measured.
+    var cpuSeconds: Double?
     /// Class setting: test accuracy on the forgotten class and on the other classes.
     var classTestAccuracy: Double?
     var otherClassesTestAccuracy: Double?

@@ -235,7 +235,8 @@ enum Report {
               the fraction of D_f it calls members, or *no signal* when the attack cannot separate its own
               training sets; loss-MIA AUC (test loss vs D_f loss; 0.5 = indistinguishable); mean Jensen–Shannon
               divergence of D_f softmax outputs to Retrain's; L2 distance of all parameters to Original; wall
-              seconds of the method; speed-up = Retrain seconds / method seconds, per seed, then averaged; PGU's
+              seconds of the method; speed-up = Retrain seconds / method seconds, per seed, then averaged (in
+              brackets the same ratio of process CPU seconds, which other load on the machine hardly moves); PGU's
               largest orthogonality residual ρ over layers (tolerance 1e-5) and the γ it chose.
             - **Timing.** Retrain, PGU and the baselines run in the same process on the same thread count, one
               after the other. Original's and Retrain's weights may come from a cache of an earlier run with the
@@ -337,7 +338,11 @@ enum Report {
                     cells.append("—")
                 } else {
                     let speed = Stat(values: rows.compactMap { r in r.retrain.map { $0.seconds / max(r.row.seconds, 1e-9) } })
-                    cells.append(speed.count == 0 ? "—" : speed.text("%.1f") + "×")
+                    let cpuSpeed = Stat(values: rows.compactMap { r in
+                        guard let rc = r.retrain?.cpuSeconds, let mc = r.row.cpuSeconds else { return nil }
+                        return rc / max(mc, 1e-9)
+                    })
+                    cells.append(speed.count == 0 ? "—" : speed.text("%.1f") + "×" + (cpuSpeed.count == speed.count ? " (CPU " + cpuSpeed.text("%.1f") + "×)" : ""))
                 }
                 if method == "pgu" {
                     let infos = g.cells.compactMap { c in c.steps.first { $0.step == step }?.pguRun }

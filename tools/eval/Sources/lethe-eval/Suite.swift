@@ -148,7 +148,7 @@ final class CellRunner {
     }
 
     /// Trains on `set`; with a cache key, loads the weights (and their recorded training time) when cached.
-    func train(_ set: Dataset, cacheKey: String?) throws -> (model: Model, seconds: Double, cached: Bool) {
+    func train(_ set: Dataset, cacheKey: String?) throws -> (model: Model, seconds: Double, cpuSeconds: Double?, cached: Bool) {
         let model = try freshModel()
         var path: String?
         if let key = cacheKey {
@@ -158,17 +158,18 @@ final class CellRunner {
             if let (header, tensors) = try? Safetensors.read(path: p),
                let seconds = header.metadata?.first(where: { $0.0 == "seconds" }).flatMap({ Double($0.1) }) {
                 try model.load(stateDict: tensors)
+                let cpuSeconds = header.metadata?.first(where: { $0.0 == "cpu" }).flatMap { Double($0.1) }
                 say("loaded \(key) weights from \(p) (trained in \(String(format: "%.1f", seconds)) s earlier)")
-                return (model, seconds, true)
+                return (model, seconds, cpuSeconds, true)
             }
         }
-        let t0 = CellRunner.clock()
+        let t0 = CellRunner.clock(), c0 = cpu()
         _ = try Training.train(model, on: set, config: trainConfig)
-        let seconds = CellRunner.clock() - t0
+        let seconds = CellRunner.clock() - t0, cpuSeconds = cpu() - c0
         if let p = path {
-            try FileBytes.writeAtomically(Safetensors.encode(model.stateDict(), metadata: [("seconds", String(seconds))]), to: p)
+            try FileBytes.writeAtomically(Safetensors.encode(model.stateDict(), metadata: [("seconds", String(seconds)), ("cpu", String(cpuSeconds))]), to: p)
         }
-        return (model, seconds, false)
+        return (model, seconds, cpuSeconds, false)
     }
 
     static func weights(_ model: Model) -> [String: Tensor<Float>] {
@@ -205,14 +206,14 @@ final class CellRunner {
         var forgetTrueLabels: Dataset?
     }
 
-    func row(_ method: String, _ model: Model, _ ctx: StepContext, seconds: Double, cached: Bool = false) throws -> RowResult {
+    func row(_ method: String, _ model: Model, _ ctx: StepContext, seconds: Double, cpuSeconds: Double?, cached: Bool = false) throws -> RowResult {
         let isRetrain = method == "retrain"
         let m = try ctx.evaluator.measure(model, reference: isRetrain ? nil : ctx.retrained)
         var r = RowResult(method: method, forgetAccuracy: m.forgetAccuracy, retainAccuracy: m.retainAccuracy,
                           validationAccuracy: m.validationAccuracy, testAccuracy: m.testAccuracy, entropyMIA: m.entropyMIA,
                           lossMIAAUC: m.lossMIAAUC, jsToRetrain: m.jsToReference, activationDistanceToRetrain: m.activationDistanceToReference,
                           weightDistanceToOriginal: UnlearningMetrics.weightDistance(CellRunner.weights(model), ctx.originalWeights),
-                          seconds: seconds, secondsCached: cached, entropyHistogram: histogram(m.forgetEntropies))
+                          seconds: seconds, secondsCached: cached, cpuSeconds: cpuSeconds, entropyHistogram: histogram(m.forgetEntropies))
         if let c = ctx.forgottenClass { (r.classTestAccuracy, r.otherClassesTestAccuracy) = try classAccuracies(model, c) }
         if let t = ctx.forgetTrueLabels { r.trueLabelAccuracy = try Training.evaluate(model, on: t).accuracy }
         say(String(format: "%@: forget %.2f%%, test %.2f%%, %.2f s", method, 100 * r.forgetAccuracy, 100 * r.testAccuracy, seconds))
@@ -269,9 +270,9 @@ final class CellRunner {
         details["requests"] = requests.map { String($0.count) }.joined(separator: "+")
 
         say("training the original (\(originalKey), \(epochs) epochs)")
-        let (original, originalSeconds, originalCached) = try self.train(originalSet, cacheKey: originalKey)
+        let (original, originalSeconds, originalCPU, originalCached) = try self.train(originalSet, cacheKey: originalKey)
         let originalWeights = CellRunner.weights(original)
-        var clean: (model: Model, seconds: Double, cached: Bool)?
+        var clean: (model: Model, seconds: Double, cpuSeconds: Double?, cached: Bool)?
         if setting == .depoison {
             say("training the clean model (full, \(epochs) epochs)")
             clean = try self.train(train, cacheKey: "full")
@@ -304,21 +305,22 @@ final class CellRunner {
             // Cached like the original (flagged † in the report) so a cell can be re-run for a changed PGU
             // without retraining; the key names the training set and the exact forgotten indices.
             let retrainKey = "retrain-\(data)-\(originalKey == "full" ? "" : originalKey + "-")\(forgotten.count)-\(SHA256Key.of(forgotten.sorted()))"
-            let (retrained, retrainSeconds, retrainCached) = try self.train(retain, cacheKey: retrainKey)
+            let (retrained, retrainSeconds, retrainCPU, retrainCached) = try self.train(retain, cacheKey: retrainKey)
             ctx.retrained = retrained
 
             var rows: [RowResult] = []
-            rows.append(try row("original", original, ctx, seconds: originalSeconds, cached: originalCached))
-            if let clean { rows.append(try row("clean", clean.model, ctx, seconds: clean.seconds, cached: clean.cached)) }
-            rows.append(try row("retrain", retrained, ctx, seconds: retrainSeconds, cached: retrainCached))
+            rows.append(try row("original", original, ctx, seconds: originalSeconds, cpuSeconds: originalCPU, cached: originalCached))
+            if let clean { rows.append(try row("clean", clean.model, ctx, seconds: clean.seconds, cpuSeconds: clean.cpuSeconds, cached: clean.cached)) }
+            rows.append(try row("retrain", retrained, ctx, seconds: retrainSeconds, cpuSeconds: retrainCPU, cached: retrainCached))
 
             let engine = PGUEngine(model: pguModel, configuration: config)
             engine.progress = { [weak self] in self?.say("  pgu: " + $0) }
             clock = CellRunner.clock()
+            var cpu0 = cpu()
             let result = try engine.run(bases: bases, forget: LabeledSet(requestSet), heldOut: LabeledSet(valSet))
-            let pguSeconds = CellRunner.clock() - clock
+            let pguSeconds = CellRunner.clock() - clock, pguCPU = cpu() - cpu0
             if case .failed(let why) = result.status { say("PGU did not commit: \(why)") }
-            rows.append(try row("pgu", pguModel, ctx, seconds: pguSeconds))
+            rows.append(try row("pgu", pguModel, ctx, seconds: pguSeconds, cpuSeconds: pguCPU))
             if case .applied = result.status {
                 bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
             }
@@ -326,12 +328,13 @@ final class CellRunner {
             for b in [UnlearningBaseline.fineTune, .negGradPlus, .randomLabel] {
                 guard let start = baselineModels[b] else { continue }
                 clock = CellRunner.clock()
+                cpu0 = cpu()
                 let model = try b.run(original: start, retain: retain, forget: requestSet, training: trainConfig, initSeed: seed,
                                       epochs: b == .fineTune ? fineTuneEpochs : forgetEpochs, learningRate: Float(baselineLR),
                                       seed: seed &+ UInt64(index))
-                let seconds = CellRunner.clock() - clock
+                let seconds = CellRunner.clock() - clock, cpuSeconds = cpu() - cpu0
                 baselineModels[b] = model
-                rows.append(try row(b.rawValue, model, ctx, seconds: seconds))
+                rows.append(try row(b.rawValue, model, ctx, seconds: seconds, cpuSeconds: cpuSeconds))
             }
             steps.append(StepResult(step: index + 1, requestSize: request.count, forgetCount: forgotten.count,
                                     retainCount: retain.count, rows: rows, pguRun: PGURunInfo(result)))
