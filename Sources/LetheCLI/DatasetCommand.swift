@@ -51,17 +51,19 @@ struct DatasetCommand: ParsableCommand {
         var perClass = [Int](repeating: 0, count: train.classCount)
         for l in train.labels { perClass[Int(l)] += 1 }
         if context.json {
-            context.out(JSONValue.object([
+            var object: [String: JSONValue] = [
                 "data": .string(data), "digest": .string(train.digest.hex),
                 "train": .int(train.count), "test": .int(splits.test.count), "classes": .int(train.classCount),
                 "sample_shape": .array(train.sampleShape.map { .int($0) }),
                 "train_per_class": .array(perClass.map { .int($0) }),
-            ]).serialized() + "\n")
+            ]
+            if let v = splits.validation { object["validation"] = .int(v.count) }
+            context.out(JSONValue.object(object).serialized() + "\n")
         } else {
             context.out("""
             dataset \(data)
               digest        \(train.digest.hex)
-              train / test  \(train.count) / \(splits.test.count) samples of shape \(train.sampleShape)
+              train / test  \(train.count) / \(splits.test.count) samples of shape \(train.sampleShape)\(splits.validation.map { "\n  validation    \($0.count) training samples held out of training (the held-out set of forget requests)" } ?? "")
               classes       \(train.classCount) (training samples per class: \(perClass.map(String.init).joined(separator: ", ")))
 
             """)

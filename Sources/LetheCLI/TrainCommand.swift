@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
         if let specPath { spec = try ModelSpec.decode(json: try FileBytes.read(specPath)) }
         let t0 = Date()
         let splits = try DatasetLoader.load(data)
-        context.err("loaded \(data): \(splits.train.count) train, \(splits.test.count) test samples of shape \(splits.train.sampleShape)\n")
+        context.err("loaded \(data): \(splits.train.count) train, \(splits.validation.map { "\($0.count) validation (held out), " } ?? "")\(splits.test.count) test samples of shape \(splits.train.sampleShape)\n")
         let model = try Model(spec: spec, inputShape: splits.train.sampleShape, classes: splits.train.classCount, seed: seed)
         context.err("model \(spec.arch ?? "layers"): \(model.parameterCount) parameters, \(model.projectableLayers.count) projectable layers\n")
         var bar: ProgressBar?

@@ -121,7 +121,8 @@ struct UnlearnCommand: ParsableCommand {
         let forget = train.subset(forgetPositions)
         let forgotten = Set(forgetPositions)
         let retain = train.subset(train.labels.indices.filter { !forgotten.contains($0) })
-        let (validation, test) = splits.test.stratifiedSplit(fraction: 0.5, seed: 0)
+        // The dataset's validation split (SOURCE:N+V) when it has one, else half of the test split.
+        let (validation, test) = splits.validation.map { ($0, splits.test) } ?? splits.test.stratifiedSplit(fraction: 0.5, seed: 0)
         var sampleRng = SeededGenerator(seed: seed &+ 5)
         let retainSample = retain.subset(Array(sampleRng.permutation(retain.count).prefix(5000)).sorted())
         let evaluator = UnlearningEvaluator(forget: forget, retainSample: retainSample, validation: validation, test: test)

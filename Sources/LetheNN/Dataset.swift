@@ -124,7 +124,7 @@ public struct Normalization: Sendable, Equatable, Codable {
     public var std: [Float]
 }
 
-/// A train/test pair from one source.
+/// A train/test pair from one source, with an optional validation split.
 public struct DatasetSplits: Sendable {
     /// Training samples.
     public var train: Dataset
@@ -132,4 +132,13 @@ public struct DatasetSplits: Sendable {
     public var test: Dataset
     /// The normalization applied to both (computed on train).
     public var normalization: Normalization?
+    /// Samples of the training distribution kept out of `train` (`SOURCE:N+V`): what a model
+    /// scores on training-like data it never saw. When present it is the held-out set PGU's
+    /// stopping rule compares with, and `test` stays whole.
+    public var validation: Dataset?
+
+    /// Splits from their parts.
+    public init(train: Dataset, test: Dataset, normalization: Normalization?, validation: Dataset? = nil) {
+        self.train = train; self.test = test; self.normalization = normalization; self.validation = validation
+    }
 }

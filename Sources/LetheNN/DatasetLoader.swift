@@ -38,9 +38,32 @@ public enum DatasetLoader {
     /// class with seed 0 (each class rounded to its share), keeping their ids and SOURCE's
     /// normalization and test split. It is a dataset of its own (its own digest), so a model trained
     /// on `fashion-mnist:12000` is forgotten from with `--data fashion-mnist:12000`.
+    ///
+    /// `SOURCE:N+V` also keeps V training samples out of training as a validation split: V samples
+    /// of SOURCE's training split stratified with seed 1, then N stratified samples (seed 0) of the
+    /// rest (all of it when N + V is the whole split). PGU's stopping rule then compares forget
+    /// accuracy with accuracy on these never-trained-on samples of the training distribution,
+    /// which is what a model retrained without the forget set scores on it; half of the test
+    /// split can sit a point or more away from that (see EVALUATION.md).
     public static func load(_ source: String) throws(NNError) -> DatasetSplits {
         if let colon = source.lastIndex(of: ":"), colon != source.startIndex, !isLoadable(source) {
             let base = String(source[..<colon]), countText = source[source.index(after: colon)...]
+            if let plus = countText.firstIndex(of: "+") {
+                guard let n = Int(countText[..<plus]), n > 0, let v = Int(countText[countText.index(after: plus)...]), v > 0 else {
+                    throw .invalidDataset("\(source): expected SOURCE:N+V with positive training and validation sizes")
+                }
+                let full = try load(base)
+                guard v < full.train.count, n <= full.train.count - v else {
+                    throw .invalidDataset("\(source): \(base) has only \(full.train.count) training samples for \(n) + \(v)")
+                }
+                let total = full.train.count
+                let (heldOut, rest) = full.train.stratifiedSplit(fraction: Double(v) / Double(total), seed: 1)
+                var train = n + v >= total ? rest : rest.stratifiedSplit(fraction: Double(n) / Double(rest.count), seed: 0).first
+                train.name = "\(base):\(n)+\(v)/train"
+                var validation = heldOut
+                validation.name = "\(base):\(n)+\(v)/validation"
+                return DatasetSplits(train: train, test: full.test, normalization: full.normalization, validation: validation)
+            }
             guard let n = Int(countText), n > 0 else {
                 throw .invalidDataset("\(source): the training-subset size after ':' must be a positive integer")
             }

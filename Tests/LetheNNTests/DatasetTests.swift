@@ -175,4 +175,31 @@ final class DatasetTests: XCTestCase {
             XCTAssertThrowsError(try DatasetLoader.load(bad), bad)
         }
     }
+
+    func testValidationSplitIsHeldOutOfTrainingAndStratified() throws {
+        let full = try DatasetLoader.load("digits")
+        let s = try DatasetLoader.load("digits:1000+300")
+        let v = try XCTUnwrap(s.validation)
+        XCTAssertNil(full.validation)
+        XCTAssertEqual(v.count, 300, accuracy: 10)
+        XCTAssertEqual(s.train.count, 1000, accuracy: 10)
+        XCTAssertEqual(s.train.name, "digits:1000+300/train")
+        XCTAssertEqual(v.name, "digits:1000+300/validation")
+        XCTAssertTrue(Set(v.ids).isDisjoint(with: s.train.ids), "no validation sample is trained on")
+        XCTAssertTrue(Set(v.ids).union(s.train.ids).isSubset(of: full.train.ids))
+        XCTAssertEqual(s.test.digest, full.test.digest, "the test split stays whole")
+        XCTAssertEqual(try DatasetLoader.load("digits:1000+300").validation?.digest, v.digest)  // seeded
+        // The validation split does not depend on N; N + V = everything trains on all the rest.
+        XCTAssertEqual(try DatasetLoader.load("digits:500+300").validation?.ids, v.ids)
+        let all = try DatasetLoader.load("digits:\(full.train.count - 300)+300")
+        XCTAssertEqual(all.train.count + v.count, full.train.count)
+        for c in 0..<10 {
+            let a = Double(full.train.labels.filter { $0 == c }.count) / Double(full.train.count)
+            XCTAssertEqual(Double(v.labels.filter { $0 == c }.count) / Double(v.count), a, accuracy: 0.01)
+            XCTAssertEqual(Double(s.train.labels.filter { $0 == c }.count) / Double(s.train.count), a, accuracy: 0.01)
+        }
+        for bad in ["digits:1000+0", "digits:1000+x", "digits:+300", "digits:1300+300", "digits:0+300"] {
+            XCTAssertThrowsError(try DatasetLoader.load(bad), bad)
+        }
+    }
 }

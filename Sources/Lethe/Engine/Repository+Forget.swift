@@ -137,6 +137,8 @@ extension Repository {
             recipe.excludedClasses = gone
         }
         try checkDataset(parent, data)
+        // Training-distribution samples no model trained on are the better target for the stopping rule.
+        if recipe.heldOut == nil && data.splits.validation != nil { recipe.heldOut = .validation }
         var positions = try positions(options.selection, in: data.splits.train)
         let done = try lift { try ledger.forgottenSampleIDs(inHistoryOf: parent.hex, dataset: data.digest) }
         if case .wholeClass = options.selection {

@@ -22,6 +22,17 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
     /// forgot in the parent's history (their ~0 % accuracy would otherwise make every later
     /// sample request look like a collapse). Nil in recipes recorded before this field existed.
     public var excludedClasses: [Int]?
+    /// Which samples are the stopping rule's held-out set: nil or `.testHalf` — the validation half
+    /// of the test split (`splitSeed`, `splitFraction`; recipes recorded before this field existed);
+    /// `.validation` — the dataset's own validation split (`SOURCE:N+V`), with the whole test split
+    /// as the test set. `forget` chooses `.validation` whenever the dataset has one.
+    public var heldOut: HeldOutSource?
+
+    /// Where the held-out set of a run comes from.
+    public enum HeldOutSource: String, Sendable, Codable {
+        case testHalf = "test-half"
+        case validation
+    }
 
     /// A recipe.
     public init(configuration: PGUConfiguration, splitSeed: UInt64 = 0, splitFraction: Double = 0.5, threads: Int = 1) {
@@ -148,6 +159,20 @@ extension Repository {
         return out
     }
 
+    /// The held-out set the stopping rule uses and the test set, as `recipe` names them.
+    static func heldOutAndTest(_ data: LoadedData, _ recipe: UnlearningRecipe) throws(EngineError) -> (Dataset, Dataset) {
+        switch recipe.heldOut ?? .testHalf {
+        case .testHalf:
+            let (val, test) = data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
+            return (val, test)
+        case .validation:
+            guard let val = data.splits.validation else {
+                throw .invalid("the request holds out \(data.source)'s validation split, but it has none: pass the same --data (SOURCE:N+V) it ran on")
+            }
+            return (val, data.splits.test)
+        }
+    }
+
     /// Runs `recipe` on version `parent` forgetting `positions` (indices into the training split, in order).
     /// The model is left holding the result.
     ///
@@ -163,7 +188,7 @@ extension Repository {
         let bases = try cachedBases(parent, model: model)
         let load = lap()
         let train = data.splits.train
-        var (val, test) = data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
+        var (val, test) = try Repository.heldOutAndTest(data, recipe)
         if let excluded = recipe.excludedClasses, !excluded.isEmpty {
             let drop = Set(excluded)
             func keep(_ d: Dataset) -> Dataset { d.subset(d.labels.indices.filter { !drop.contains(Int(d.labels[$0])) }, name: d.name) }

@@ -61,6 +61,7 @@ enum Report {
         let n = sizes.first.map(String.init) ?? "?"
         switch g.setting {
         case "random1000": return "\(n) random samples"
+        case "random1000v": return "\(n) random samples, held-out set from the training split"
         case "seq4x250": return "\(sizes.count) sequential requests of \(n) random samples"
         case "class0": return "whole class 0"
         case "depoison": return "de-poisoning \(n) label-flipped samples"
@@ -215,7 +216,10 @@ enum Report {
               width 0.5. Original, Retrain and the de-poisoning clean model are trained alike: SGD, batch 128,
               learning rate 0.05 with a cosine schedule to 0, 15 epochs, initialisation and shuffling from the
               cell's seed. Retrain starts from the same initialisation as Original and trains on D_r only.
-            - **Settings.** `random1000`: forget 1000 random training samples (digits: 100). `seq4x250`: four
+            - **Settings.** `random1000`: forget 1000 random training samples (digits: 100). `random1000v`: the
+              same, but 5000 stratified training samples (digits: 500) are held out of every model's training and
+              are the held-out set of PGU's stopping rule and the "validation" set (the CLI's `--data SOURCE:N+V`);
+              the test half is the same as in `random1000`. `seq4x250`: four
               requests of 250 random samples each (digits: 25), measured after every request against a model
               retrained on what is left; PGU runs each request from the previous request's retained bases and
               weights, and the baselines are likewise applied to their own previous model with the new request.

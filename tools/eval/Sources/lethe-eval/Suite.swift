@@ -65,6 +65,10 @@ struct EvalOptions {
 enum EvalSetting: String, CaseIterable {
     /// Forget 1000 random training samples (digits: 100).
     case random1000
+    /// The same, but the held-out set of PGU's stopping rule (and the "validation" column) is 5000
+    /// stratified training samples (digits: 500) that no model trains on (`--data SOURCE:N+V` in the
+    /// CLI), instead of half of the test split; the test half is the same as in `random1000`.
+    case random1000v
     /// Four sequential requests of 250 random samples (digits: 4 × 25), measured after each.
     case seq4x250
     /// Forget every training sample of class 0.
@@ -98,6 +102,8 @@ final class CellRunner {
     let fineTuneEpochs: Int, forgetEpochs: Int, baselineLR: Double
     let splits: DatasetSplits
     let valSet: Dataset, testSet: Dataset
+    /// `random1000v`: the training samples held out as the validation set (0 otherwise).
+    let trainHoldout: Int
     let spec: ModelSpec
     let trainConfig: TrainingConfig
 
@@ -122,8 +128,16 @@ final class CellRunner {
         commit = o.string("commit")
         BLASThreads.set(threads)
         Parallel.set(threads)
-        splits = try DatasetLoader.load(data)
-        (valSet, testSet) = splits.test.stratifiedSplit(fraction: 0.5, seed: 7)
+        var loaded = try DatasetLoader.load(data)
+        var (val, test) = loaded.test.stratifiedSplit(fraction: 0.5, seed: 7)
+        trainHoldout = parsed == .random1000v ? 5000 / EvalSetting.sizeDivisor(trainCount: loaded.train.count) : 0
+        if trainHoldout > 0 {
+            let (held, rest) = loaded.train.stratifiedSplit(fraction: Double(trainHoldout) / Double(loaded.train.count), seed: 7)
+            val = held
+            loaded.train = rest
+        }
+        splits = loaded
+        (valSet, testSet) = (val, test)
         spec = evalSpec(data: data, arch: arch)
         trainConfig = TrainingConfig(epochs: epochs, batchSize: 128, learningRate: 0.05,
                                      schedule: .cosine(totalEpochs: epochs, minimum: 0), seed: seed)
@@ -247,6 +261,10 @@ final class CellRunner {
         switch setting {
         case .random1000:
             requests = [Array(order.prefix(1000 / divisor)).sorted()]
+        case .random1000v:
+            requests = [Array(order.prefix(1000 / divisor)).sorted()]
+            originalKey = "trainval\(trainHoldout)"
+            details["validation"] = "\(trainHoldout) training samples held out of training"
         case .seq4x250:
             let size = 250 / divisor
             requests = (0..<4).map { Array(order[($0 * size)..<(($0 + 1) * size)]).sorted() }

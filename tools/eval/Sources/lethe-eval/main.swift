@@ -2,6 +2,7 @@
 //
 //   lethe-eval pgu --data fashion-mnist --arch mlp [--epochs 15] [--seed 0] [--forget 1000 | --class 0 | --sequential 4x250]
 //                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
+//                  [--train-holdout N]
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures.
@@ -42,8 +43,18 @@ let seed = UInt64(value("--seed") ?? "0") ?? 0
 let cacheDir = value("--cache") ?? ".build/eval-cache"
 try? FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
 
-let splits = try DatasetLoader.load(data)
-let (valSet, testSet) = splits.test.stratifiedSplit(fraction: 0.5, seed: 7)
+var splits = try DatasetLoader.load(data)
+var (valSet, testSet) = splits.test.stratifiedSplit(fraction: 0.5, seed: 7)
+// --train-holdout N: the held-out set PGU's stopping rule compares with is N stratified samples of
+// the training split (seed 7) that no model trains on, instead of half of the test split; the test
+// half stays the same. Tests whether the rule's target, not the engine, sets PGU's distance to Retrain.
+let holdout = Int(value("--train-holdout") ?? "0") ?? 0
+if holdout > 0 {
+    let (held, rest) = splits.train.stratifiedSplit(fraction: Double(holdout) / Double(splits.train.count), seed: 7)
+    valSet = held
+    splits.train = rest
+}
+let holdoutKey = holdout > 0 ? "-h\(holdout)" : ""
 var spec = ModelSpec(arch: arch)
 if data == "digits" && arch == "mlp" { spec.hidden = [64, 32] }
 let trainConfig = TrainingConfig(epochs: epochs, batchSize: 128, learningRate: 0.05,
@@ -82,7 +93,7 @@ if let c = value("--class").flatMap(Int.init) {
     requests = [Array(order.prefix(Int(value("--forget") ?? "1000") ?? 1000)).sorted()]
 }
 
-let (original, trainSeconds) = try trained(splits.train, key: "full")
+let (original, trainSeconds) = try trained(splits.train, key: "full" + holdoutKey)
 log("original \(arch) on \(data): \(String(format: "%.1f", trainSeconds))s training")
 var t0 = now()
 var bases = Dictionary(uniqueKeysWithValues: try PGUEngine.computeBases(model: original, images: splits.train.images).map { ($0.layer, $0) })
@@ -115,7 +126,7 @@ for (step, request) in requests.enumerated() {
         let m = try evaluator.measure(original)
         print("| 0 | Original | \(pct(m.forgetAccuracy)) | \(pct(m.retainAccuracy)) | \(pct(m.validationAccuracy)) | \(pct(m.testAccuracy)) | \(pct(m.entropyMIA)) | \(f3(m.lossMIAAUC)) | — | — | — | \(String(format: "%.1f", trainSeconds)) |")
     }
-    let (retrained, retrainSeconds) = try trained(retain, key: "retrain-\(data)-\(forgotten.count)-\(SHA256Key.of(forgotten.sorted()))")
+    let (retrained, retrainSeconds) = try trained(retain, key: "retrain\(holdoutKey)-\(data)-\(forgotten.count)-\(SHA256Key.of(forgotten.sorted()))")
     let r = try evaluator.measure(retrained)
     print("| \(step + 1) | Retrain | \(pct(r.forgetAccuracy)) | \(pct(r.retainAccuracy)) | \(pct(r.validationAccuracy)) | \(pct(r.testAccuracy)) | \(pct(r.entropyMIA)) | \(f3(r.lossMIAAUC)) | 0 | — | — | \(String(format: "%.1f", retrainSeconds)) |")
     let engine = PGUEngine(model: original, configuration: config)
