@@ -99,6 +99,14 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public var stopAtStartingHeldOut: Bool? = true
     /// Whether the stopping rule uses the starting held-out accuracy (nil meaning false).
     public var stopsAtStartingHeldOut: Bool { stopAtStartingHeldOut ?? false }
+    /// With `stopAtStartingHeldOut`: the target is measured once on the whole held-out set rather
+    /// than on its evaluation subsample (the collapse guard keeps comparing subsample with
+    /// subsample). A 2000-sample subsample read 91.8% where all 5000 samples gave 91.16%
+    /// (Fashion-MNIST `mlp`, held-out split of the training data, seed 1), and PGU stopped
+    /// 0.6 points early. Nil (recipes recorded before this option) means false.
+    public var targetOnWholeHeldOut: Bool? = true
+    /// Whether the starting target is measured on the whole held-out set (nil meaning false).
+    public var measuresTargetOnWholeHeldOut: Bool { targetOnWholeHeldOut ?? false }
 
     /// The defaults of the paper and the reference code, with γ chosen automatically.
     public init() {}
@@ -213,6 +221,9 @@ public struct PGUResult: Sendable {
     public var timings: [String: Double]
     /// max ρ over layers.
     public var maxRho: Double { layers.map(\.rho).max() ?? 0 }
+    /// The held-out accuracy the sample rule stopped against (nil for a class or de-poisoning run,
+    /// or when the rule follows the current held-out accuracy).
+    public var heldOutTarget: Double?
 }
 
 /// Projected-Gradient Unlearning (Hoang, Rana, Gupta, Venkatesh, WACV 2024).
@@ -308,6 +319,15 @@ public final class PGUEngine {
         let evaluation = EvaluationSets(forget: forget, heldOut: heldOut, mode: configuration.mode,
                                         limit: configuration.evaluationSubsample, seed: configuration.seed)
         let start = evaluation.measure(model)
+        // The sample rule's target: the held-out accuracy before the request, on every held-out sample when so configured.
+        let target: Double
+        if case .samples = configuration.mode, configuration.stopsAtStartingHeldOut, configuration.measuresTargetOnWholeHeldOut {
+            target = model.accuracy(on: heldOut)
+        } else {
+            target = start.heldOut
+        }
+        var ruleTarget: Double?
+        if case .samples = configuration.mode, configuration.stopsAtStartingHeldOut { ruleTarget = target }
 
         // 3. How much of the forget gradient survives the projection at each candidate γ.
         let candidates: [Double]
@@ -330,7 +350,7 @@ public final class PGUEngine {
         func attempt(_ gamma: Double, abandonEarly: Bool, lrScale: Double = 1) throws(UnlearningError) -> TrialOutcome {
             var (record, weights) = try trial(gamma: gamma, lrScale: lrScale, layers: layers, retained: retained, original: original,
                                               from: from.weights, forget: forget, evaluation: evaluation, start: start,
-                                              abandonEarly: abandonEarly)
+                                              target: target, abandonEarly: abandonEarly)
             record.continuedFrom = from.trial
             trials.append(record)
             progress?(String(format: "gamma %.4f, lr x%.3g: %@ after %d epochs (forget %.2f%%, held-out %.2f%%, %.1fs)",
@@ -381,7 +401,8 @@ public final class PGUEngine {
             return PGUResult(status: .failed("no trial met the stopping rule (last: \(last?.outcome.rawValue ?? "none"))"),
                              gamma: nil, trials: trials, layers: [], retainedBases: [], updatedWeights: [:],
                              forgetAccuracyBefore: start.forget, forgetAccuracyAfter: start.forget,
-                             heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: start.heldOut, timings: timings)
+                             heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: start.heldOut, timings: timings,
+                             heldOutTarget: ruleTarget)
         }
         var reports: [LayerReport] = []
         var updated: [String: [Float]] = [:]
@@ -416,7 +437,8 @@ public final class PGUEngine {
         return PGUResult(status: status, gamma: chosen.gamma, trials: trials, layers: reports,
                          retainedBases: layers.compactMap { retained[$0.name]?.truncated() }, updatedWeights: updated,
                          forgetAccuracyBefore: start.forget, forgetAccuracyAfter: end.forget,
-                         heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: end.heldOut, timings: timings)
+                         heldOutAccuracyBefore: start.heldOut, heldOutAccuracyAfter: end.heldOut, timings: timings,
+                         heldOutTarget: ruleTarget)
     }
 
     /// ‖P_γ(g)‖ / ‖g‖ over all projectable weights for each γ, where g is the PGU loss gradient
@@ -460,9 +482,10 @@ public final class PGUEngine {
     /// - Parameters:
     ///   - original: the weights before the request (the collapse guard compares with `start`, measured there).
     ///   - from: where this trial starts (the original weights, or an earlier trial's end point).
+    ///   - target: with `stopAtStartingHeldOut`, the held-out accuracy the sample rule compares with.
     private func trial(gamma: Double, lrScale: Double, layers: [UnlearningLayer], retained: [String: LayerBasis], original: [String: [Float]],
                        from: [String: [Float]], forget: LabeledSet, evaluation: EvaluationSets, start: EvaluationSets.Measurement,
-                       abandonEarly: Bool) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
+                       target startTarget: Double, abandonEarly: Bool) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
         var clock = Stopwatch()
         let config = configuration
         restore(from)
@@ -534,7 +557,7 @@ public final class PGUEngine {
             let running = Double(runningCorrect) / Double(max(forget.count, 1))
             let target: Double
             switch config.mode {
-            case .samples: target = config.stopsAtStartingHeldOut ? start.heldOut : previous.measurement.heldOut
+            case .samples: target = config.stopsAtStartingHeldOut ? startTarget : previous.measurement.heldOut
             case .wholeClass: target = config.classTargetAccuracy ?? evaluation.chance
             case .depoison: target = 1
             }
@@ -565,7 +588,7 @@ public final class PGUEngine {
             switch config.mode {
             case .samples:
                 // The reference: held-out accuracy before the request, or the current one.
-                func reference(_ x: EvaluationSets.Measurement) -> Double { config.stopsAtStartingHeldOut ? start.heldOut : x.heldOut }
+                func reference(_ x: EvaluationSets.Measurement) -> Double { config.stopsAtStartingHeldOut ? startTarget : x.heldOut }
                 if reference(m) > m.forget && heldOutEpoch != epoch {
                     // The rule fires: the collapse guard needs this epoch's held-out accuracy, not a stale one.
                     let tg = Stopwatch.now()

@@ -114,6 +114,34 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertEqual(PGUConfiguration.gammaGrid(low: 0.3, high: 0.99).map { ($0 * 100).rounded() / 100 },
                        [0.99, 0.98, 0.96, 0.92, 0.84, 0.68, 0.36, 0.3])
     }
+
+    func testSampleRuleTargetIsTheWholeHeldOutAccuracyBeforeTheRequest() throws {
+        let (model, train, val, bases) = makeModel()
+        let wholeBefore = model.accuracy(on: val)
+        let forget = train.subset(Array(0..<60))
+        var config = PGUConfiguration()
+        config.gamma = .fixed(0.5)
+        config.maxEpochs = 10
+        config.batchSize = 16
+        config.collapseMargin = 0.05
+        config.evaluationSubsample = 37  // the per-epoch held-out subsample: 37 of 400 samples
+        let start = model.params
+        let result = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(try XCTUnwrap(result.heldOutTarget), wholeBefore, accuracy: 1e-12)
+        XCTAssertEqual(result.heldOutAccuracyBefore * 37, (result.heldOutAccuracyBefore * 37).rounded(), accuracy: 1e-9, "subsample of 37")
+        XCTAssertNotEqual(result.heldOutAccuracyBefore, wholeBefore, "this seed's subsample reads differently from the whole set")
+        // Recipes recorded before the option (nil) keep the subsample's figure; the literal rule has no fixed target.
+        model.params = start
+        config.targetOnWholeHeldOut = nil
+        let old = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(old.heldOutTarget, old.heldOutAccuracyBefore)
+        model.params = start
+        config.stopAtStartingHeldOut = false
+        XCTAssertNil(try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val).heldOutTarget)
+        model.params = start
+        config.mode = .wholeClass(1)
+        XCTAssertNil(try PGUEngine(model: model, configuration: config).run(bases: bases, forget: train.subset(train.labels.indices.filter { train.labels[$0] == 1 }), heldOut: val).heldOutTarget)
+    }
 }
 
 /// A fresh TinyMLP holding given parameters (for computing Grams of the original model).

@@ -242,6 +242,8 @@ extension Repository {
         }
         metrics.append(MetricValue(name: "pgu_forget_accuracy_subsample", before: result.forgetAccuracyBefore, after: result.forgetAccuracyAfter))
         metrics.append(MetricValue(name: "pgu_held_out_accuracy_subsample", before: result.heldOutAccuracyBefore, after: result.heldOutAccuracyAfter))
+        // The accuracy the sample rule stopped against (held-out before the request, on the whole held-out set).
+        if let t = result.heldOutTarget { metrics.append(MetricValue(name: "pgu_stopping_target", before: t, after: t)) }
         return Computation(result: result, stateDict: state, changed: changed, bases: basisInputs, metrics: metrics,
                            timings: timings, tolerance: recipe.configuration.tolerance)
     }
