@@ -437,6 +437,11 @@ enum Report {
             closes.append("\(x.name) \(String(format: "%.1f", abs(o - x.retrain) * 100)) → \(String(format: "%.1f", x.gap))\(overshoot ? " (past Retrain, on the other side)" : "")")
         }
         if !closes.isEmpty { md += "Distance to Retrain, Original → PGU: " + closes.joined(separator: "; ") + ". " }
+        // Per seed: PGU − Retrain on D_f (Retrain's own D_f accuracy varies by about a point from seed to seed).
+        let perSeed = g.rows("pgu", step: step).compactMap { r in r.retrain.map { (r.cell.seed, (r.row.forgetAccuracy - $0.forgetAccuracy) * 100) } }
+        if perSeed.count > 1 {
+            md += "PGU − Retrain on D_f per seed: " + perSeed.sorted { $0.0 < $1.0 }.map { String(format: "%+.1f", $0.1) + " (s\($0.0))" }.joined(separator: ", ") + ". "
+        }
         // JS ranking among the unlearning methods.
         let js = unlearners.compactMap { m in mean(m, { $0.jsToRetrain }).map { (m, $0) } }.sorted { $0.1 < $1.1 }
         if let pos = js.firstIndex(where: { $0.0 == "pgu" }), let pjs = mean("pgu", { $0.jsToRetrain }) {
@@ -472,7 +477,13 @@ enum Report {
                       let r = s.rows.first(where: { $0.method == "retrain" }) else { return nil }
                 return r.seconds / max(p.seconds + c.basesSeconds, 1e-9)
             })
-            md += "; \(withBases.text("%.1f"))× counting the bases as well). "
+            md += "; \(withBases.text("%.1f"))× counting the bases as well"
+            let cpuSpeed = Stat(values: g.rows("pgu", step: step).compactMap { r in
+                guard let rc = r.retrain?.cpuSeconds, let pc = r.row.cpuSeconds else { return nil }
+                return rc / max(pc, 1e-9)
+            })
+            if cpuSpeed.count > 0 { md += "; in CPU seconds \(cpuSpeed.text("%.1f"))× over \(cpuSpeed.count) seed\(cpuSpeed.count == 1 ? "" : "s")" }
+            md += "). "
             if rt < 1 { md += "Every method takes well under a second here, so these wall times measure fixed overheads more than the methods' cost. " }
         }
         if g.setting == "depoison", let p = mean("pgu", { $0.trueLabelAccuracy }), let o = mean("original", { $0.trueLabelAccuracy }),
