@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(name: "LetheCLI", dependencies: ["Lethe", "LetheCommandLine", "LetheLedger"]),
 
         // Benchmarks (tools/bench), run by tools/bench/run.
-        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheNN", "LetheStore", "CBLAS", "LetheLedger"],
+        .executableTarget(name: "lethe-bench", dependencies: ["LetheTensor", "LetheNN", "LetheUnlearning", "LetheStore", "CBLAS", "LetheLedger"],
                           path: "tools/bench/Sources/lethe-bench", swiftSettings: optimize),
 
         // Paper-style evaluation (tools/eval), writes EVALUATION.md.

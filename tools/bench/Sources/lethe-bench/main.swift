@@ -1,6 +1,7 @@
 // lethe-bench: side-by-side benchmarks; results go to BENCHMARKS.md.
 // Usage: lethe-bench matmul [--threads N] [--sizes 256,512,1024,2048]
 //        lethe-bench train [--threads N] [--batch-size 128] [--archs cnn,mlp] [--rounds 3]
+//        lethe-bench bases [--threads N] [--archs cnn,mlp] [--rounds 2] [--samples N]   (Gram pass + eig vs one epoch)
 //        lethe-bench ledger [--requests 100000] [--batch 1000] [--postgres postgresql://...]
 //        lethe-bench store-gen --out FILE [--bytes N] [--seed S]      (synthetic normal float32 safetensors)
 //        lethe-bench store-codecs --file FILE [--limit BYTES]         (stored size per codec choice)
@@ -69,6 +70,8 @@ case "matmul":
     let sizes = value("--sizes").map { $0.split(separator: ",").compactMap { Int($0) } } ?? [256, 512, 1024, 2048]
     matmulBench(sizes: sizes, threads: threads)
 case "train": trainBench(threads: threads, batchSize: value("--batch-size").flatMap(Int.init) ?? 128, archs: value("--archs").map { $0.split(separator: ",").map(String.init) } ?? ["cnn", "mlp"], rounds: value("--rounds").flatMap(Int.init) ?? 3)
+case "bases": basesBench(threads: threads, archs: value("--archs").map { $0.split(separator: ",").map(String.init) } ?? ["mlp", "cnn"],
+                         rounds: value("--rounds").flatMap(Int.init) ?? 2, samples: value("--samples").flatMap(Int.init))
 case "ledger":
     try ledgerBench(requests: value("--requests").flatMap(Int.init) ?? 100_000, batch: value("--batch").flatMap(Int.init) ?? 1000,
                     postgres: value("--postgres"))
