@@ -49,7 +49,9 @@ public enum DatasetLoader {
         if let colon = source.lastIndex(of: ":"), colon != source.startIndex, !isLoadable(source) {
             let base = String(source[..<colon]), countText = source[source.index(after: colon)...]
             if let plus = countText.firstIndex(of: "+") {
-                guard let n = Int(countText[..<plus]), n > 0, let v = Int(countText[countText.index(after: plus)...]), v > 0 else {
+                let nText = countText[..<plus], vText = countText[countText.index(after: plus)...]
+                guard nText.allSatisfy({ $0.isASCII && $0.isNumber }), vText.allSatisfy({ $0.isASCII && $0.isNumber }),
+                      let n = Int(nText), n > 0, let v = Int(vText), v > 0 else {
                     throw .invalidDataset("\(source): expected SOURCE:N+V with positive training and validation sizes")
                 }
                 let full = try load(base)

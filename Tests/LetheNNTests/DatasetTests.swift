@@ -198,7 +198,7 @@ final class DatasetTests: XCTestCase {
             XCTAssertEqual(Double(v.labels.filter { $0 == c }.count) / Double(v.count), a, accuracy: 0.01)
             XCTAssertEqual(Double(s.train.labels.filter { $0 == c }.count) / Double(s.train.count), a, accuracy: 0.01)
         }
-        for bad in ["digits:1000+0", "digits:1000+x", "digits:+300", "digits:1300+300", "digits:0+300"] {
+        for bad in ["digits:1000+0", "digits:1000+x", "digits:+300", "digits:1300+300", "digits:0+300", "digits:1000++300", "digits:1000+-3"] {
             XCTAssertThrowsError(try DatasetLoader.load(bad), bad)
         }
     }
