@@ -90,6 +90,13 @@ public struct Dataset: Sendable {
         return (subset(first, name: name + "/a"), subset(second, name: name + "/b"))
     }
 
+    /// `count` samples stratified per class with `seed` (each class rounded to its share), and the rest:
+    /// a validation split kept out of training.
+    public func holdingOut(_ count: Int, seed: UInt64) -> (heldOut: Dataset, rest: Dataset) {
+        let (heldOut, rest) = stratifiedSplit(fraction: Double(count) / Double(self.count), seed: seed)
+        return (heldOut, rest)
+    }
+
     /// Batches of positions: a seeded permutation of 0..<count (`shuffleSeed` non-nil) or source order.
     public func batchIndices(batchSize: Int, shuffleSeed: UInt64?) -> [[Int]] {
         precondition(batchSize > 0, "batch size must be positive")

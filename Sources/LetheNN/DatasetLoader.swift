@@ -59,7 +59,7 @@ public enum DatasetLoader {
                     throw .invalidDataset("\(source): \(base) has only \(full.train.count) training samples for \(n) + \(v)")
                 }
                 let total = full.train.count
-                let (heldOut, rest) = full.train.stratifiedSplit(fraction: Double(v) / Double(total), seed: 1)
+                let (heldOut, rest) = full.train.holdingOut(v, seed: 1)
                 var train = n + v >= total ? rest : rest.stratifiedSplit(fraction: Double(n) / Double(rest.count), seed: 0).first
                 train.name = "\(base):\(n)+\(v)/train"
                 var validation = heldOut

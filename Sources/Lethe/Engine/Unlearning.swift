@@ -163,8 +163,7 @@ extension Repository {
     static func heldOutAndTest(_ data: LoadedData, _ recipe: UnlearningRecipe) throws(EngineError) -> (Dataset, Dataset) {
         switch recipe.heldOut ?? .testHalf {
         case .testHalf:
-            let (val, test) = data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
-            return (val, test)
+            return data.splits.test.stratifiedSplit(fraction: recipe.splitFraction, seed: recipe.splitSeed)
         case .validation:
             guard let val = data.splits.validation else {
                 throw .invalid("the request holds out \(data.source)'s validation split, but it has none: pass the same --data (SOURCE:N+V) it ran on")

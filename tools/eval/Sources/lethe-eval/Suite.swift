@@ -66,8 +66,9 @@ enum EvalSetting: String, CaseIterable {
     /// Forget 1000 random training samples (digits: 100).
     case random1000
     /// The same, but the held-out set of PGU's stopping rule (and the "validation" column) is 5000
-    /// stratified training samples (digits: 500) that no model trains on (`--data SOURCE:N+V` in the
-    /// CLI), instead of half of the test split; the test half is the same as in `random1000`.
+    /// stratified training samples (digits: 500) that no model trains on (as `--data SOURCE:N+V` in
+    /// the CLI, with split seed 7 where the CLI uses 1), instead of half of the test split; the test
+    /// half is the same as in `random1000`.
     case random1000v
     /// Four sequential requests of 250 random samples (digits: 4 × 25), measured after each.
     case seq4x250
@@ -132,9 +133,7 @@ final class CellRunner {
         var (val, test) = loaded.test.stratifiedSplit(fraction: 0.5, seed: 7)
         trainHoldout = parsed == .random1000v ? 5000 / EvalSetting.sizeDivisor(trainCount: loaded.train.count) : 0
         if trainHoldout > 0 {
-            let (held, rest) = loaded.train.stratifiedSplit(fraction: Double(trainHoldout) / Double(loaded.train.count), seed: 7)
-            val = held
-            loaded.train = rest
+            (val, loaded.train) = loaded.train.holdingOut(trainHoldout, seed: 7)
         }
         splits = loaded
         (valSet, testSet) = (val, test)

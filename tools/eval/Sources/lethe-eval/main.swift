@@ -50,9 +50,7 @@ var (valSet, testSet) = splits.test.stratifiedSplit(fraction: 0.5, seed: 7)
 // half stays the same. Tests whether the rule's target, not the engine, sets PGU's distance to Retrain.
 let holdout = Int(value("--train-holdout") ?? "0") ?? 0
 if holdout > 0 {
-    let (held, rest) = splits.train.stratifiedSplit(fraction: Double(holdout) / Double(splits.train.count), seed: 7)
-    valSet = held
-    splits.train = rest
+    (valSet, splits.train) = splits.train.holdingOut(holdout, seed: 7)
 }
 let holdoutKey = holdout > 0 ? "-h\(holdout)" : ""
 var spec = ModelSpec(arch: arch)
