@@ -60,7 +60,8 @@ struct DemoCommand: ParsableCommand {
         try story.step("init", "lethe init \(root): object store, refs, SQLite ledger with an Ed25519 signing key",
                        ["init", root], store: false)
         let train = try story.step("train", "lethe train: \(arch) on \(data), \(epochs) epoch(s), stored as a version on ref prod",
-                                   ["train", "--arch", arch, "--data", data, "--epochs", String(epochs), "--threads", t, "--ref", "prod"])
+                                   ["train", "--arch", arch, "--data", data, "--epochs", String(epochs), "--eval-every", String(epochs),
+                                    "--threads", t, "--ref", "prod"])
         story.note("train", String(format: "test accuracy %.4f, %@ samples", train.number("test_accuracy") ?? .nan,
                                    String(Int(train.number("train_samples") ?? 0)) as NSString))
         let bases = try story.step("bases", "lethe bases: cached per-layer bases (U, sigma) from one pass over the training data",

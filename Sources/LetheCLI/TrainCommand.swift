@@ -29,12 +29,13 @@ struct TrainCommand: ParsableCommand {
             .option("schedule", value: "s", help: "LR schedule: constant, step:SIZE:GAMMA, exp:GAMMA, cosine[:MIN] (cosine annealing over --epochs).", default: "cosine"),
             .option("seed", value: "n", help: "Seed of initialization and shuffling.", default: "0"),
             .option("threads", value: "n", help: "OpenBLAS threads.", default: "2"),
+            .option("eval-every", value: "n", help: "Measure test accuracy after every n-th epoch (and always after the last).", default: "1"),
             .option("out", short: "o", value: "file", help: "Where to write the weights (.safetensors)."),
             .option("ref", value: "name", help: "Store the trained model as a new version on this ref (with its spec and dataset digest, recorded in the ledger)."),
         ])
 
     var arch: String, specPath: String?, width: Double?, data: String, out: String?, ref: String?
-    var threads: Int, seed: UInt64, scheduleText: String
+    var threads: Int, evalEvery: Int, seed: UInt64, scheduleText: String
     var config: TrainingConfig
 
     init(from values: ParsedValues) throws(CommandLineError) {
@@ -46,6 +47,8 @@ struct TrainCommand: ParsableCommand {
         ref = try values.option("ref")
         guard out != nil || ref != nil else { throw .usage("Missing expected option '--out <file>' or '--ref <name>'") }
         threads = try values.option("threads", default: 2)
+        evalEvery = try values.option("eval-every", default: 1)
+        guard evalEvery >= 1 else { throw .usage("The value '\(evalEvery)' is invalid for '--eval-every': expected a positive integer") }
         seed = try values.option("seed", default: 0)
         scheduleText = try values.option("schedule", default: "cosine")
         let optimizerName: String = try values.option("optimizer", default: "sgd")
@@ -81,15 +84,15 @@ struct TrainCommand: ParsableCommand {
         let model = try Model(spec: spec, inputShape: splits.train.sampleShape, classes: splits.train.classCount, seed: seed)
         context.err("model \(spec.arch ?? "layers"): \(model.parameterCount) parameters, \(model.projectableLayers.count) projectable layers\n")
         var bar: ProgressBar?
-        let reports = try Training.train(model, on: splits.train, evaluation: splits.test, config: config) { event in
+        let reports = try Training.train(model, on: splits.train, evaluation: splits.test, evaluateEvery: evalEvery, config: config) { event in
             switch event {
             case .batch(let epoch, let done, let total, let loss):
                 if done == 1 { bar = ProgressBar("epoch \(epoch)/\(config.epochs)", total: total, sink: context.err) }
                 bar?.update(done, String(format: "loss %.4f", loss))
             case .epoch(let r):
-                context.err(String(format: "epoch %d: lr %.4g train loss %.4f acc %.4f | test loss %.4f acc %.4f | %.0f samples/s\n",
-                                   r.epoch, r.learningRate, r.trainLoss, r.trainAccuracy, r.evalLoss ?? .nan, r.evalAccuracy ?? .nan,
-                                   r.samplesPerSecond))
+                let test = r.evalAccuracy.map { String(format: " | test loss %.4f acc %.4f", r.evalLoss ?? .nan, $0) } ?? ""
+                context.err(String(format: "epoch %d: lr %.4g train loss %.4f acc %.4f%@ | %.0f samples/s\n",
+                                   r.epoch, r.learningRate, r.trainLoss, r.trainAccuracy, test as NSString, r.samplesPerSecond))
             }
         }
         let specJSON = String(decoding: try JSONEncoder().encode(model.spec), as: UTF8.self)

@@ -94,7 +94,7 @@ public struct Evaluation: Sendable {
 /// Evaluation and training loops.
 public enum Training {
     /// Eval-mode pass over `dataset` in source order.
-    public static func evaluate(_ model: Model, on dataset: Dataset, batchSize: Int = 512) throws(NNError) -> Evaluation {
+    public static func evaluate(_ model: Model, on dataset: Dataset, batchSize: Int = 128) throws(NNError) -> Evaluation {
         let k = model.classes
         var probs = Tensor<Float>.zeroed([dataset.count, k])
         var losses = [Float](), preds = [Int32]()
@@ -147,11 +147,13 @@ public enum Training {
     }
 
     /// Trains `model` on `train` for `config.epochs` epochs of seeded-shuffled mini-batches,
-    /// evaluating on `evaluation` after each epoch. Same seed, data and BLAS thread count give
+    /// evaluating on `evaluation` after every `evaluateEvery`-th epoch and after the last (the
+    /// evaluation never changes the weights). Same seed, data and BLAS thread count give
     /// bitwise-identical weights.
-    public static func train(_ model: Model, on train: Dataset, evaluation: Dataset? = nil, config: TrainingConfig,
+    public static func train(_ model: Model, on train: Dataset, evaluation: Dataset? = nil, evaluateEvery: Int = 1, config: TrainingConfig,
                              progress: ((TrainingProgress) -> Void)? = nil) throws(NNError) -> [EpochReport] {
         try config.validate()
+        guard evaluateEvery >= 1 else { throw .invalidConfiguration("evaluation interval must be at least 1 epoch, got \(evaluateEvery)") }
         guard train.count > 0 else { throw .invalidDataset("\(train.name) is empty") }
         let optimizer = makeOptimizer(config)
         var reports: [EpochReport] = []
@@ -177,7 +179,7 @@ public enum Training {
             var report = EpochReport(epoch: epoch + 1, learningRate: lr, trainLoss: lossSum / Double(max(seen, 1)),
                                      trainAccuracy: Double(correct) / Double(max(seen, 1)), evalAccuracy: nil, evalLoss: nil,
                                      seconds: seconds, samplesPerSecond: Double(seen) / max(seconds, 1e-9))
-            if let evaluation {
+            if let evaluation, (epoch + 1) % evaluateEvery == 0 || epoch == config.epochs - 1 {
                 let e = try evaluate(model, on: evaluation)
                 report.evalAccuracy = e.accuracy; report.evalLoss = e.meanLoss
             }

@@ -42,7 +42,7 @@ public struct LabeledSet: Sendable {
 
 extension UnlearnableModel {
     /// Top-1 accuracy on a set (eval mode); 0 for an empty set.
-    public func accuracy(on set: LabeledSet, batchSize: Int = 512) -> Double {
+    public func accuracy(on set: LabeledSet, batchSize: Int = 128) -> Double {
         guard set.count > 0 else { return 0 }
         let z = logits(set.images, batchSize: batchSize)
         let c = z.shape[1]

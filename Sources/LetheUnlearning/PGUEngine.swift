@@ -299,7 +299,11 @@ public final class PGUEngine {
     ///   - bases: the cached bases of the model's current version, by layer name.
     ///   - forget: the samples to forget, with their training labels.
     ///   - heldOut: validation samples never trained on (the stopping rule's reference).
-    public func run(bases: [String: LayerBasis], forget: LabeledSet, heldOut: LabeledSet) throws(UnlearningError) -> PGUResult {
+    ///   - heldOutAccuracy: the model's accuracy on all of `heldOut`, when the caller has just
+    ///     measured it (e.g. in its before-request metrics); the sample rule's target then costs
+    ///     no extra pass. Nil: the engine measures it.
+    public func run(bases: [String: LayerBasis], forget: LabeledSet, heldOut: LabeledSet,
+                    heldOutAccuracy: Double? = nil) throws(UnlearningError) -> PGUResult {
         try configuration.validate()
         guard forget.count > 0 else { throw .invalidParameter("the forget set is empty") }
         var clock = Stopwatch()
@@ -330,7 +334,7 @@ public final class PGUEngine {
         // The sample rule's target: the held-out accuracy before the request, on every held-out sample when so configured.
         let target: Double
         if case .samples = configuration.mode, configuration.stopsAtStartingHeldOut, configuration.measuresTargetOnWholeHeldOut {
-            target = model.accuracy(on: heldOut)
+            target = heldOutAccuracy ?? model.accuracy(on: heldOut)
         } else {
             target = start.heldOut
         }
@@ -343,7 +347,7 @@ public final class PGUEngine {
         case .fixed(let g): candidates = [g]
         case .auto(let low, let high, _): candidates = PGUConfiguration.gammaGrid(low: low, high: high)
         }
-        let survival = try survivingGradient(layers: layers, retained: retained, forget: forget, gammas: candidates)
+        let survival = survivingGradient(layers: layers, retained: retained, forget: forget, gammas: candidates)
         for (g, f) in zip(candidates, survival) {
             progress?(String(format: "gamma %.4f: %.1f%% of the forget gradient survives the projection", g, 100 * f))
         }
@@ -452,7 +456,7 @@ public final class PGUEngine {
     /// ‖P_γ(g)‖ / ‖g‖ over all projectable weights for each γ, where g is the PGU loss gradient
     /// over the whole forget set at the current weights (the diagnostic behind the auto search).
     private func survivingGradient(layers: [UnlearningLayer], retained: [String: LayerBasis], forget: LabeledSet,
-                                   gammas: [Double]) throws(UnlearningError) -> [Double] {
+                                   gammas: [Double]) -> [Double] {
         model.zeroGradients()
         var start = 0
         while start < forget.count {
@@ -466,19 +470,26 @@ public final class PGUEngine {
         model.zeroGradients()
         let total = grads.reduce(0.0) { $0 + pow($1.frobeniusNorm, 2) }
         guard total > 0 else { return gammas.map { _ in 0 } }
-        var out: [Double] = []
-        for gamma in gammas {
-            var kept = 0.0
-            for (l, g) in zip(layers, grads) {
-                guard let basis = retained[l.name] else { continue }
-                let k = basis.coreRank(gamma: configuration.layerGamma[l.name] ?? gamma, rule: configuration.rule)
-                do { kept += pow(try GradientProjector(basis: basis, k: k).projected(g).frobeniusNorm, 2) } catch {
-                    throw .rejected("projector of layer \(l.name) failed: \(error)")
-                }
+        // ‖g − (g U_k) U_kᵀ‖² = ‖g‖² − ‖g U_k‖² for orthonormal U: one Float64 GEMM per layer gives
+        // ‖g u_j‖² for every basis column, and each γ only sums a prefix of them.
+        var prefix: [(layer: UnlearningLayer, basis: LayerBasis, cumulative: [Double], norm: Double)] = []
+        for (l, g) in zip(layers, grads) {
+            guard let basis = retained[l.name] else { continue }
+            let t = Tensor.matmul(g.toDouble(), basis.u)
+            var column = [Double](repeating: 0, count: basis.rank + 1)
+            t.scalars.withUnsafeBufferPointer { p in
+                for r in 0..<l.outputCount { for j in 0..<basis.rank { column[j + 1] += p[r * basis.rank + j] * p[r * basis.rank + j] } }
             }
-            out.append((kept / total).squareRoot())
+            for j in 0..<basis.rank { column[j + 1] += column[j] }
+            prefix.append((l, basis, column, pow(g.frobeniusNorm, 2)))
         }
-        return out
+        return gammas.map { gamma in
+            let kept = prefix.reduce(0.0) { sum, p in
+                let k = p.basis.coreRank(gamma: configuration.layerGamma[p.layer.name] ?? gamma, rule: configuration.rule)
+                return sum + max(p.norm - p.cumulative[k], 0)
+            }
+            return (kept / total).squareRoot()
+        }
     }
 
     private func restore(_ weights: [String: [Float]]) {

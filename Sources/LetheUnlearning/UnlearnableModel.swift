@@ -59,7 +59,7 @@ extension UnlearnableModel {
     }
 
     /// Logits for a whole set, in eval mode, batch by batch.
-    public func logits(_ images: Tensor<Float>, batchSize: Int = 512) -> Tensor<Float> {
+    public func logits(_ images: Tensor<Float>, batchSize: Int = 128) -> Tensor<Float> {
         let n = images.shape[0]
         let per = images.count / max(n, 1)
         var out: [Float] = []

@@ -109,6 +109,7 @@ final class ReliabilityHostileInputTests: XCTestCase {
             ("names", ["ref", "set", "../../evil", "prod"], 64, "is invalid for '<name>'"),
             ("names", ["ref", "set", "x.tmp.123", "prod"], 64, "is invalid for '<name>'"),
             ("names", ["train", "--arch", "mlp", "--data", "digits", "--epochs", "1", "--ref", "../x"], 1, "invalid ref name"),
+            ("train", ["train", "--arch", "mlp", "--data", "digits", "--epochs", "1", "--eval-every", "0", "--ref", "x"], 64, "is invalid for '--eval-every': expected a positive integer"),
             // IDX datasets (lethe train --ref reads the dataset before anything is written).
             ("idx", ["train", "--arch", "mlp", "--epochs", "1", "--ref", "idx", "--data",
                      try idxDirectory(s.root, "magic", replace: "train-images-idx3-ubyte.gz", with: idx([12, 4, 4], data: [UInt8](repeating: 0, count: 192), magic: [0x1F, 0x8B, 8, 3]))], 1, "bad IDX magic number"),

@@ -148,6 +148,23 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(e.perSampleLoss.count, s.test.count)
     }
 
+    /// `evaluateEvery` skips the test evaluation of other epochs (never the last) and leaves the weights as they were.
+    func testEvaluationIntervalSkipsEpochsButNotTheLastAndNeverTheWeights() throws {
+        let s = try DatasetLoader.load("digits:400")
+        let config = TrainingConfig(epochs: 3, batchSize: 64, learningRate: 0.05, seed: 4)
+        let spec = ModelSpec(arch: "mlp", hidden: [32])
+        let every = try Model(spec: spec, inputShape: s.train.sampleShape, classes: 10, seed: 0)
+        let sparse = try Model(spec: spec, inputShape: s.train.sampleShape, classes: 10, seed: 0)
+        let a = try Training.train(every, on: s.train, evaluation: s.test, config: config)
+        let b = try Training.train(sparse, on: s.train, evaluation: s.test, evaluateEvery: 2, config: config)
+        XCTAssertEqual(a.map { $0.evalAccuracy != nil }, [true, true, true])
+        XCTAssertEqual(b.map { $0.evalAccuracy != nil }, [false, true, true])
+        XCTAssertEqual(b[1].evalAccuracy, a[1].evalAccuracy)
+        XCTAssertEqual(b[2].evalAccuracy, a[2].evalAccuracy)
+        XCTAssertEqual(every.stateDict(), sparse.stateDict())
+        XCTAssertThrowsError(try Training.train(sparse, on: s.train, evaluation: s.test, evaluateEvery: 0, config: config))
+    }
+
     func testTrainingSubsetIsStratifiedKeepsIdsAndIsItsOwnDataset() throws {
         let full = try DatasetLoader.load("digits")
         let sub = try DatasetLoader.load("digits:500")

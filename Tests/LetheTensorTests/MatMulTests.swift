@@ -102,6 +102,42 @@ final class EigenTests: XCTestCase {
         for i in 0..<d { XCTAssertEqual(mv[i, 0], e.values[0] * top[i, 0], accuracy: 1e-9) }
     }
 
+    /// Zero rows (dead input features of a Gram matrix) decouple: the block of the other
+    /// coordinates is decomposed alone and each zero row gets eigenvalue 0 and a unit vector,
+    /// placed after the non-negative eigenvalues and before the negative ones.
+    func testZeroRowsDecoupleWithUnitVectorsInDescendingOrder() throws {
+        let d = 9, dead = [1, 4, 8]
+        let live = (0..<d).filter { !dead.contains($0) }
+        // An indefinite 6 × 6 block (Gram minus a shifted identity), embedded at the live coordinates.
+        let x = randomTensor([10, live.count], seed: 3).toDouble()
+        var block = Tensor.matmul(x, transposeA: true, x)
+        for i in 0..<live.count { block[i, i] -= 1.5 }
+        var m = Tensor<Double>(zeros: [d, d])
+        for (a, i) in live.enumerated() { for (b, j) in live.enumerated() { m[i, j] = block[a, b] } }
+        let e = try SymmetricEigen(m)
+        let reference = try SymmetricEigen(block).values
+        XCTAssertTrue(reference.contains { $0 < 0 } && reference.contains { $0 > 0 }, "the block must be indefinite")
+        let expected = (reference + [0, 0, 0]).sorted(by: >)
+        for i in 0..<d { XCTAssertEqual(e.values[i], expected[i], accuracy: 1e-10) }
+        // The zeros' eigenvectors are exactly the unit vectors of the dead coordinates.
+        let firstZero = reference.filter { $0 >= 0 }.count
+        for (t, i) in dead.enumerated() {
+            for r in 0..<d { XCTAssertEqual(e.vectors[r, firstZero + t], r == i ? 1 : 0) }
+        }
+        // Every other eigenvector is exactly 0 at the dead coordinates; V is orthonormal and V Λ Vᵀ = M.
+        for c in 0..<d where !(firstZero..<firstZero + 3).contains(c) { for i in dead { XCTAssertEqual(e.vectors[i, c], 0) } }
+        let v = e.vectors
+        let vtv = Tensor.matmul(v, transposeA: true, v)
+        for i in 0..<d { for j in 0..<d { XCTAssertEqual(vtv[i, j], i == j ? 1 : 0, accuracy: 1e-10) } }
+        var vl = v
+        for i in 0..<d { for j in 0..<d { vl[i, j] *= e.values[j] } }
+        XCTAssertLessThan(Tensor.matmul(vl, v, transposeB: true).maxAbsDifference(m), 1e-9)
+        // All rows zero: eigenvalues 0, identity vectors.
+        let z = try SymmetricEigen(Tensor<Double>(zeros: [3, 3]))
+        XCTAssertEqual(z.values, [0, 0, 0])
+        XCTAssertEqual(z.vectors.scalars, [1, 0, 0, 0, 1, 0, 0, 0, 1])
+    }
+
     func testKnownSpectrum() throws {
         let m = Tensor<Double>(shape: [2, 2], scalars: [2, 1, 1, 2])
         let e = try SymmetricEigen(m)

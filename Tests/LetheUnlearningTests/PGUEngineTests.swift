@@ -130,6 +130,16 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(result.heldOutTarget), wholeBefore, accuracy: 1e-12)
         XCTAssertEqual(result.heldOutAccuracyBefore * 37, (result.heldOutAccuracyBefore * 37).rounded(), accuracy: 1e-9, "subsample of 37")
         XCTAssertNotEqual(result.heldOutAccuracyBefore, wholeBefore, "this seed's subsample reads differently from the whole set")
+        // A caller that measured the whole held-out accuracy passes it in: the same run, no extra pass.
+        model.params = start
+        let given = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val, heldOutAccuracy: wholeBefore)
+        XCTAssertEqual(given.heldOutTarget, result.heldOutTarget)
+        XCTAssertEqual(given.updatedWeights, result.updatedWeights)
+        XCTAssertEqual(given.trials.map(\.epochs), result.trials.map(\.epochs))
+        // The figure passed in is the target (here a deliberately different one).
+        model.params = start
+        let other = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val, heldOutAccuracy: wholeBefore - 0.25)
+        XCTAssertEqual(try XCTUnwrap(other.heldOutTarget), wholeBefore - 0.25, accuracy: 1e-12)
         // Recipes recorded before the option (nil) keep the subsample's figure; the literal rule has no fixed target.
         model.params = start
         config.targetOnWholeHeldOut = nil

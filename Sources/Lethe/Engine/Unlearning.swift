@@ -208,7 +208,8 @@ extension Repository {
 
         let engine = PGUEngine(model: model, configuration: recipe.configuration)
         engine.progress = progress
-        let result = try lift { try engine.run(bases: bases, forget: LabeledSet(forget), heldOut: LabeledSet(val)) }
+        // The before-probe just measured the held-out accuracy the sample rule's target needs.
+        let result = try lift { try engine.run(bases: bases, forget: LabeledSet(forget), heldOut: LabeledSet(val), heldOutAccuracy: before.val) }
         let run = lap()
         let after = try Probe.measure(model, forget: forget, retain: retain, val: val, test: test)
         let measureAfter = lap()
