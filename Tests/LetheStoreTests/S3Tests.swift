@@ -193,7 +193,7 @@ final class S3Tests: XCTestCase {
         let file = dir.appendingPathComponent("m.safetensors").path
         try FileBytes.writeAtomically(Safetensors.encode([NamedTensor(name: "w", dtype: .f32, shape: [70_000], data: normalFloatBytes(70_000, seed: 3))]), to: file)
         store.chunkBytes = 64 << 10
-        let r = try store.importSafetensors(file, options: ImportOptions(metadata: VersionMetadata(author: "t", message: "m"), ref: ("main", "import")))
+        let r = try store.importSafetensors(file, options: ImportOptions(metadata: VersionMetadata(author: "t", time: 1_700_000_000, message: "m"), ref: ("main", "import")))
         XCTAssertEqual(try store.refs.get("main"), r.version)
         XCTAssertTrue(fake.keys().contains("team/refs/main"))
         XCTAssertTrue(fake.keys().contains("team/reflog/main/000000000001"))
@@ -219,8 +219,8 @@ final class S3Tests: XCTestCase {
         XCTAssertEqual(fake.requests.filter { $0.method == "GET" }.count, gets + 2)  // the header (Range), then the object
         XCTAssertEqual(try FileBytes.read(entry), fake.body("team/objects/\(chunk.hex.prefix(2))/\(chunk.hex.dropFirst(2))"))
 
-        // Re-importing deduplicates: objects are verified (from the cache) and freshened, none written.
-        let again = try store.importSafetensors(file, options: ImportOptions(metadata: VersionMetadata(author: "t", message: "m"), ref: ("main", "again")))
+        // Re-importing (same metadata, so the same version object) deduplicates: objects are verified (from the cache) and freshened, none written.
+        let again = try store.importSafetensors(file, options: ImportOptions(metadata: VersionMetadata(author: "t", time: 1_700_000_000, message: "m"), ref: ("main", "again")))
         XCTAssertEqual(again.stats.newObjects, 0)
         XCTAssertGreaterThan(again.stats.dedupedObjects, 1)
 
