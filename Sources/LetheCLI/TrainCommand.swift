@@ -74,7 +74,6 @@ struct TrainCommand: ParsableCommand {
         let repo = try ref.map { _ in try openRepository(context) }
         if let ref, let repo { try repo.checkTrainable(ref: ref, dataSource: data) }
         BLASThreads.set(threads)
-        AllocatorTuning.keepFreedMemory()
         Parallel.set(threads)
         var spec = ModelSpec(arch: arch, width: width)
         if let specPath { spec = try ModelSpec.decode(json: try FileBytes.read(specPath)) }

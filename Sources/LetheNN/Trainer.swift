@@ -93,8 +93,14 @@ public struct Evaluation: Sendable {
 
 /// Evaluation and training loops.
 public enum Training {
+    /// Samples per eval-mode batch everywhere a whole set is measured. At 128 a cnn's largest im2col
+    /// buffer (~29 MB) stays under glibc's 32 MiB mmap cap, so with `AllocatorTuning.keepFreedMemory()`
+    /// batches reuse heap pages; at 512 (115 MB) every batch faulted in fresh ones. Results do not
+    /// depend on it.
+    public static let evaluationBatchSize = 128
+
     /// Eval-mode pass over `dataset` in source order.
-    public static func evaluate(_ model: Model, on dataset: Dataset, batchSize: Int = 128) throws(NNError) -> Evaluation {
+    public static func evaluate(_ model: Model, on dataset: Dataset, batchSize: Int = evaluationBatchSize) throws(NNError) -> Evaluation {
         let k = model.classes
         var probs = Tensor<Float>.zeroed([dataset.count, k])
         var losses = [Float](), preds = [Int32]()

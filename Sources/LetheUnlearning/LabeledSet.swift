@@ -1,3 +1,4 @@
+import LetheNN
 import LetheTensor
 
 /// Images and labels held in memory for unlearning and evaluation.
@@ -42,7 +43,7 @@ public struct LabeledSet: Sendable {
 
 extension UnlearnableModel {
     /// Top-1 accuracy on a set (eval mode); 0 for an empty set.
-    public func accuracy(on set: LabeledSet, batchSize: Int = 128) -> Double {
+    public func accuracy(on set: LabeledSet, batchSize: Int = Training.evaluationBatchSize) -> Double {
         guard set.count > 0 else { return 0 }
         let z = logits(set.images, batchSize: batchSize)
         let c = z.shape[1]

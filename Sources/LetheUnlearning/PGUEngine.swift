@@ -468,12 +468,13 @@ public final class PGUEngine {
         }
         let grads = layers.map { l in Tensor<Float>(shape: [l.outputCount, l.inputDimension], scalars: model.withGradient(l.weightName) { Array($0) }) }
         model.zeroGradients()
-        let total = grads.reduce(0.0) { $0 + pow($1.frobeniusNorm, 2) }
+        let norms = grads.map { pow($0.frobeniusNorm, 2) }
+        let total = norms.reduce(0, +)
         guard total > 0 else { return gammas.map { _ in 0 } }
         // ‖g − (g U_k) U_kᵀ‖² = ‖g‖² − ‖g U_k‖² for orthonormal U: one Float64 GEMM per layer gives
         // ‖g u_j‖² for every basis column, and each γ only sums a prefix of them.
         var prefix: [(layer: UnlearningLayer, basis: LayerBasis, cumulative: [Double], norm: Double)] = []
-        for (l, g) in zip(layers, grads) {
+        for ((l, g), norm) in zip(zip(layers, grads), norms) {
             guard let basis = retained[l.name] else { continue }
             let t = Tensor.matmul(g.toDouble(), basis.u)
             var column = [Double](repeating: 0, count: basis.rank + 1)
@@ -481,7 +482,7 @@ public final class PGUEngine {
                 for r in 0..<l.outputCount { for j in 0..<basis.rank { column[j + 1] += p[r * basis.rank + j] * p[r * basis.rank + j] } }
             }
             for j in 0..<basis.rank { column[j + 1] += column[j] }
-            prefix.append((l, basis, column, pow(g.frobeniusNorm, 2)))
+            prefix.append((l, basis, column, norm))
         }
         return gammas.map { gamma in
             let kept = prefix.reduce(0.0) { sum, p in

@@ -1,3 +1,4 @@
+import LetheNN
 import LetheTensor
 
 /// A Conv2d or Linear layer whose weight PGU updates.
@@ -59,7 +60,7 @@ extension UnlearnableModel {
     }
 
     /// Logits for a whole set, in eval mode, batch by batch.
-    public func logits(_ images: Tensor<Float>, batchSize: Int = 128) -> Tensor<Float> {
+    public func logits(_ images: Tensor<Float>, batchSize: Int = Training.evaluationBatchSize) -> Tensor<Float> {
         let n = images.shape[0]
         let per = images.count / max(n, 1)
         var out: [Float] = []
