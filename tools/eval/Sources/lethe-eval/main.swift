@@ -2,7 +2,7 @@
 //
 //   lethe-eval pgu --data fashion-mnist --arch mlp [--epochs 15] [--seed 0] [--forget 1000 | --class 0 | --sequential 4x250]
 //                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
-//                  [--train-holdout N]
+//                  [--train-holdout N] [--class-margin F] [--class-target F] [--history]
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures.
@@ -105,6 +105,7 @@ if let g = value("--gamma"), let v = Double(g) { config.gamma = .fixed(v) }
 if let s = value("--scaling"), let v = PGUConfiguration.StepScaling(rawValue: s) { config.stepScaling = v }
 if let m = value("--max-epochs").flatMap(Int.init) { config.maxEpochs = m }
 if let t = value("--class-target").flatMap(Double.init) { config.classTargetAccuracy = t }
+if let m = value("--class-margin").flatMap(Double.init) { config.classMargin = m }
 if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival = m }
 if let w = value("--window").flatMap(Double.init) { config.evaluationWindow = w }
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
