@@ -47,37 +47,34 @@ enum Acceptance {
         md += "depends on what else ran). Whole class: the class's test accuracy ≤ \(points(classTest))% and the other classes' test "
         md += "accuracy at most \(points(otherClassesDrop)) points below Original's. ✓ meets the bound, ✗ misses it.\n\n"
         if !sample.isEmpty {
-            md += "| model | setting | seed | request | D_f: PGU − Retrain (pts) | test: PGU − Original (pts) | entropy-MIA: PGU − Retrain | max ρ | speed-up wall | speed-up CPU |\n"
-            md += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-            var met = 0, runs = 0
-            for g in sample {
-                for c in g.cells {
-                    for s in c.steps {
-                        guard let checks = sampleChecks(s) else { continue }
-                        runs += 1
-                        if checks.allSatisfy({ $0.met != false }) { met += 1 }
-                        md += "| \(g.arch) | \(g.setting) | \(c.seed) | \(s.step) | " + checks.map(\.cell).joined(separator: " | ") + " |\n"
-                    }
-                }
-            }
-            md += "\n\(met) of \(runs) runs meet every bound.\n\n"
+            md += table(sample, header: "| model | setting | seed | request | D_f: PGU − Retrain (pts) | test: PGU − Original (pts) | entropy-MIA: PGU − Retrain | max ρ | speed-up wall | speed-up CPU |",
+                        label: { g, c, s in "\(g.arch) | \(g.setting) | \(c.seed) | \(s.step)" }, checks: sampleChecks)
         }
         if !whole.isEmpty {
-            md += "| model | seed | class test % | other classes: PGU − Original (pts) | max ρ |\n|---|---:|---:|---:|---:|\n"
-            var met = 0, runs = 0
-            for g in whole {
-                for c in g.cells {
-                    for s in c.steps {
-                        guard let checks = classChecks(s) else { continue }
-                        runs += 1
-                        if checks.allSatisfy({ $0.met != false }) { met += 1 }
-                        md += "| \(g.arch) | \(c.seed) | " + checks.map(\.cell).joined(separator: " | ") + " |\n"
-                    }
-                }
-            }
-            md += "\n\(met) of \(runs) runs meet every bound.\n\n"
+            md += table(whole, header: "| model | seed | class test % | other classes: PGU − Original (pts) | max ρ |",
+                        label: { g, c, _ in "\(g.arch) | \(c.seed)" }, checks: classChecks)
         }
         return md
+    }
+
+    /// One markdown table: a row per (cell, request) with its label columns and checks, then the count of runs meeting all.
+    static func table(_ groups: [CellGroup], header: String, label: (CellGroup, CellResult, StepResult) -> String,
+                      checks: (StepResult) -> [Check]?) -> String {
+        // Text columns (model, setting) left-aligned, numbers right-aligned.
+        let columns = header.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        var md = header + "\n|" + columns.map { ["model", "setting"].contains($0) ? "---|" : "---:|" }.joined() + "\n"
+        var met = 0, runs = 0
+        for g in groups {
+            for c in g.cells {
+                for s in c.steps {
+                    guard let row = checks(s) else { continue }
+                    runs += 1
+                    if row.allSatisfy({ $0.met != false }) { met += 1 }
+                    md += "| \(label(g, c, s)) | " + row.map(\.cell).joined(separator: " | ") + " |\n"
+                }
+            }
+        }
+        return md + "\n\(met) of \(runs) runs meet every bound.\n\n"
     }
 
     static func points(_ fraction: Double) -> String { String(format: "%g", fraction * 100) }
