@@ -4,6 +4,7 @@
 // lists every (seed, request) of the Fashion-MNIST settings the bounds name, with each figure
 // next to its bound and a count of the runs that meet all of them.
 import Foundation
+import LetheUnlearning
 
 enum Acceptance {
     /// Sample forgetting: |PGU − Retrain| on D_f accuracy.
@@ -12,8 +13,8 @@ enum Acceptance {
     static let testGap = 0.01
     /// Sample forgetting: |PGU − Retrain| on the entropy-MIA fraction.
     static let miaGap = 0.06
-    /// Every setting: largest orthogonality residual.
-    static let rhoBound = 1e-5
+    /// Every setting: largest orthogonality residual (the engine's own default tolerance).
+    static let rhoBound = PGUConfiguration().tolerance
     /// Sample forgetting: Retrain's time over PGU's.
     static let speedUp = 5.0
     /// Class forgetting: the class's test accuracy, and the other classes' largest drop.
@@ -105,7 +106,8 @@ enum Acceptance {
         let wall = r.seconds / max(p.seconds, 1e-9)
         let cpu: Check
         if let rc = r.cpuSeconds, let pc = p.cpuSeconds {
-            cpu = Check(text: String(format: "%.1f×", rc / max(pc, 1e-9)), met: rc / max(pc, 1e-9) >= speedUp)
+            let ratio = rc / max(pc, 1e-9)
+            cpu = Check(text: String(format: "%.1f×", ratio), met: ratio >= speedUp)
         } else {
             cpu = Check(text: "—", met: nil)
         }
