@@ -152,6 +152,59 @@ final class PGUEngineTests: XCTestCase {
         config.mode = .wholeClass(1)
         XCTAssertNil(try PGUEngine(model: model, configuration: config).run(bases: bases, forget: train.subset(train.labels.indices.filter { train.labels[$0] == 1 }), heldOut: val).heldOutTarget)
     }
+
+    /// The collapse guard watches a held-out subsample; a collapse is declared only when the whole
+    /// held-out set confirms the drop. Recipes without the option (nil) let the subsample decide.
+    func testCollapseIsConfirmedOnTheWholeHeldOutSet() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        let wholeBefore = model.accuracy(on: val)
+        var overruled = 0
+        for seed: UInt64 in 0..<6 {
+            var config = PGUConfiguration()
+            config.gamma = .fixed(0.5)
+            config.stepScaling = .plain
+            config.maxEpochs = 12
+            config.batchSize = 16
+            config.seed = seed
+            config.collapseMargin = 0.02
+            config.evaluationSubsample = 37  // 37 of 400 held-out samples: one sample is 2.7 points
+            let forget = train.subset(Array(Int(seed) * 60..<Int(seed) * 60 + 60))
+            model.params = start
+            let confirmed = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+            let trial = try XCTUnwrap(confirmed.trials.first)
+            for (i, e) in trial.history.enumerated() {
+                guard let whole = e.wholeHeldOutAccuracy else { continue }
+                // Asked only when the subsample reported a drop beyond the margin.
+                XCTAssertLessThan(e.heldOutAccuracy, confirmed.heldOutAccuracyBefore - config.collapseMargin, "seed \(seed) epoch \(e.epoch)")
+                XCTAssertEqual(whole * 400, (whole * 400).rounded(), accuracy: 1e-9)
+                if i == trial.history.count - 1 && trial.outcome == .collapsed {
+                    XCTAssertLessThan(whole, wholeBefore - config.collapseMargin, "seed \(seed): a collapse the whole set confirms")
+                } else {
+                    XCTAssertGreaterThanOrEqual(whole, wholeBefore - config.collapseMargin, "seed \(seed): overruled, the run went on")
+                    overruled += 1
+                }
+            }
+            if trial.outcome == .collapsed { XCTAssertNotNil(trial.history.last?.wholeHeldOutAccuracy, "seed \(seed): no collapse without the whole set's word") }
+            // The same request with the subsample alone deciding (recipes recorded before the option).
+            config.confirmCollapseOnWholeHeldOut = nil
+            model.params = start
+            let subsampleOnly = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+            let old = try XCTUnwrap(subsampleOnly.trials.first)
+            XCTAssertTrue(old.history.allSatisfy { $0.wholeHeldOutAccuracy == nil })
+            // Both runs agree until the subsample first reports a drop; there the old rule stops.
+            guard let firstIndex = trial.history.firstIndex(where: { $0.wholeHeldOutAccuracy != nil }) else {
+                XCTAssertEqual(old.history, trial.history, "seed \(seed): no confirmation asked, the same run")
+                continue
+            }
+            XCTAssertEqual(old.outcome, .collapsed, "seed \(seed)")
+            XCTAssertEqual(old.epochs, trial.history[firstIndex].epoch, "seed \(seed): the subsample alone stops at its first drop")
+            var shared = Array(trial.history[...firstIndex])
+            shared[shared.count - 1].wholeHeldOutAccuracy = nil
+            XCTAssertEqual(old.history, shared, "seed \(seed)")
+        }
+        XCTAssertGreaterThan(overruled, 0, "at least one subsample drop is overruled by the whole set")
+    }
 }
 
 /// A fresh TinyMLP holding given parameters (for computing Grams of the original model).

@@ -3,9 +3,12 @@
 //   lethe-eval pgu --data fashion-mnist --arch mlp [--epochs 15] [--seed 0] [--forget 1000 | --class 0 | --sequential 4x250]
 //                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
 //                  [--train-holdout N] [--class-margin F] [--class-target F] [--history]
+//                  [--no-retrain] [--subsample-collapse]
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
-// runs PGU from cached bases and prints one markdown table of measured figures.
+// runs PGU from cached bases and prints one markdown table of measured figures. --no-retrain skips
+// the reference (PGU rows only, no JS to Retrain); --subsample-collapse lets the held-out subsample
+// alone decide a collapse (recipes recorded before the whole-set confirmation).
 //
 //   lethe-eval cell ... / lethe-eval report ...   (the paper-style evaluation: Suite.swift, Report.swift)
 import Foundation
@@ -109,6 +112,8 @@ if let m = value("--class-margin").flatMap(Double.init) { config.classMargin = m
 if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival = m }
 if let w = value("--window").flatMap(Double.init) { config.evaluationWindow = w }
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
+if flag("--subsample-collapse") { config.confirmCollapseOnWholeHeldOut = false }
+let withRetrain = !flag("--no-retrain")
 
 print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -125,9 +130,14 @@ for (step, request) in requests.enumerated() {
         let m = try evaluator.measure(original)
         print("| 0 | Original | \(pct(m.forgetAccuracy)) | \(pct(m.retainAccuracy)) | \(pct(m.validationAccuracy)) | \(pct(m.testAccuracy)) | \(pct(m.entropyMIA)) | \(f3(m.lossMIAAUC)) | — | — | — | \(String(format: "%.1f", trainSeconds)) |")
     }
-    let (retrained, retrainSeconds) = try trained(retain, key: "retrain\(holdoutKey)-\(data)-\(forgotten.count)-\(SHA256Key.of(forgotten.sorted()))")
-    let r = try evaluator.measure(retrained)
+    var retrained: Model?
+    var retrainSeconds = Double.nan
+    if withRetrain {
+    let (model, seconds) = try trained(retain, key: "retrain\(holdoutKey)-\(data)-\(forgotten.count)-\(SHA256Key.of(forgotten.sorted()))")
+    (retrained, retrainSeconds) = (model, seconds)
+    let r = try evaluator.measure(model)
     print("| \(step + 1) | Retrain | \(pct(r.forgetAccuracy)) | \(pct(r.retainAccuracy)) | \(pct(r.validationAccuracy)) | \(pct(r.testAccuracy)) | \(pct(r.entropyMIA)) | \(f3(r.lossMIAAUC)) | 0 | — | — | \(String(format: "%.1f", retrainSeconds)) |")
+    }
     let engine = PGUEngine(model: original, configuration: config)
     engine.progress = { log("  " + $0) }
     t0 = now()
@@ -142,7 +152,9 @@ for (step, request) in requests.enumerated() {
         + "; speed-up vs retrain \(String(format: "%.1f", retrainSeconds / pguSeconds))x")
     if flag("--history") {
         for t in result.trials {
-            log(String(format: "  trial gamma %.4f:", t.gamma) + t.history.map { String(format: " e%d %.3f/%.3f/%.3f", $0.epoch, $0.forgetAccuracy, $0.heldOutAccuracy, $0.loss) }.joined())
+            log(String(format: "  trial gamma %.4f lr x%.3g %@:", t.gamma, t.learningRateScale, t.outcome.rawValue as NSString)
+                + t.history.map { e in String(format: " e%d %.3f/%.3f/%.3f", e.epoch, e.forgetAccuracy, e.heldOutAccuracy, e.loss)
+                    + (e.wholeHeldOutAccuracy.map { String(format: "(whole %.4f)", $0) } ?? "") }.joined())
         }
     }
     for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho))") }
