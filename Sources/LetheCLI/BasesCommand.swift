@@ -14,6 +14,11 @@ struct BasesCommand: ParsableCommand {
             input rows and its eigendecomposition (U, sigma). They are stored with a child version of
             the same weights, and the ref moves to it (recorded in the ledger).
 
+            Samples forgotten in the version's history are left out of the pass. On a version that
+            has forgotten samples this re-bases it: after several requests the incremental bases
+            still describe the representations of the version they were first computed for, and
+            re-basing from the retained data restores the protection of the next requests.
+
             The pass can be sharded, since a Gram matrix is a sum over samples: 'lethe bases --shard I/N -o FILE'
             computes shard I's partial Grams (about n/N training samples, cut at multiples of 256) and writes them to FILE without
             changing the store; 'lethe bases --reduce FILE...' checks that the N files belong to the ref's version and
@@ -86,14 +91,17 @@ struct BasesCommand: ParsableCommand {
             (w, bases) = try repo.storeBases(ref: ref, data: loaded, threads: threads, progress: engineProgress(context))
         }
         let seconds = Date().timeIntervalSince(t0)
+        let samples = try repo.retainedSampleCount(ref: ref, data: loaded)
+        let left = loaded.splits.train.count - samples
         if context.json {
             context.out(JSONValue.object([
                 "ref": .string(ref), "version": .string(w.version.hex), "parent": .optional(w.parent?.hex),
-                "dataset_digest": .string(loaded.digest), "samples": .int(loaded.splits.train.count), "seconds": .number(seconds),
+                "dataset_digest": .string(loaded.digest), "samples": .int(samples), "forgotten_left_out": .int(left), "seconds": .number(seconds),
                 "layers": .array(bases.map { .object(["layer": .string($0.layer), "d": .int($0.dimension), "rank": .int($0.rank)]) }),
             ]).serialized() + "\n")
         } else {
-            context.out("Stored bases of \(bases.count) layers over \(loaded.splits.train.count) samples in \(String(format: "%.1f", seconds)) s\n")
+            context.out("Stored bases of \(bases.count) layers over \(samples) samples"
+                        + (left > 0 ? " (\(left) forgotten in the history of \(ref) left out)" : "") + " in \(String(format: "%.1f", seconds)) s\n")
             for b in bases { context.out("  " + pad(b.layer, 20) + String(format: " d %6d  rank %6d\n", b.dimension, b.rank)) }
             context.out("\(ref) → \(w.version.short)\n")
         }

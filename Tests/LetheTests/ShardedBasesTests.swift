@@ -73,4 +73,57 @@ final class ShardedBasesTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("computed for version"), "\($0)")
         }
     }
+
+    /// Bases of a version that forgot samples leave them out (one pass and sharded alike): a Gram
+    /// over the whole split would write the forgotten samples back into the cached bases.
+    func testBasesOfAVersionThatForgotLeaveTheForgottenSamplesOut() throws {
+        let repo = try Repository.initialize(in: dir, origin: "lethe.test/rebase")
+        let data = try LoadedData.load("digits")
+        let train = data.splits.train
+        var spec = ModelSpec(arch: "mlp")
+        spec.hidden = [64, 32]
+        let model = try Model(spec: spec, inputShape: train.sampleShape, classes: train.classCount, seed: 0)
+        _ = try Training.train(model, on: train, config: TrainingConfig(epochs: 3, batchSize: 128, learningRate: 0.05, schedule: .constant, seed: 0))
+        _ = try repo.commitTrained(model, data: data, ref: "prod", message: "test model")
+        _ = try repo.storeBases(ref: "prod", data: data, threads: 1)
+        XCTAssertEqual(try repo.retainedSampleCount(ref: "prod", data: data), train.count)
+
+        var config = PGUConfiguration()
+        config.maxEpochs = 30
+        config.collapseMargin = 0.05
+        let forgotten = Array(train.ids[10..<50])
+        let report = try repo.forget(ForgetOptions(ref: "prod", selection: .samples(forgotten), recipe: UnlearningRecipe(configuration: config)), data: data)
+        XCTAssertEqual(report.status, .applied)
+        let after = try XCTUnwrap(report.versionAfter)
+        XCTAssertEqual(try repo.retainedSampleCount(ref: "prod", data: data), train.count - 40)
+
+        // One pass: the bases equal those of the current weights over the 40 fewer samples.
+        let current = try repo.loadModel(try repo.head("prod"), data: data)
+        let keep = train.ids.indices.filter { !forgotten.contains(train.ids[$0]) }
+        let expected = try PGUEngine.computeBases(model: current, images: train.subset(keep).images).map { $0.truncated() }
+        let everything = try PGUEngine.computeBases(model: current, images: train.images).map { $0.truncated() }
+        let (write, _) = try repo.storeBases(ref: "prod", data: data, threads: 1)
+        XCTAssertEqual(write.parent?.hex, after)
+        func gramDistance(_ a: [(layer: String, u: Tensor<Double>, sigma: [Double], d: Int, k: Int?)], _ b: [LayerBasis]) -> Double {
+            var worst = 0.0
+            for (s, o) in zip(a, b) {
+                let gs = LayerBasis(layer: s.layer, dimension: s.d, u: s.u, sigma: s.sigma, rowCount: 0).gram(), go = o.gram()
+                var diff = 0.0, norm = 0.0
+                for (x, y) in zip(gs.scalars, go.scalars) { diff += (x - y) * (x - y); norm += y * y }
+                worst = max(worst, diff.squareRoot() / norm.squareRoot())
+            }
+            return worst
+        }
+        let stored = try repo.store.bases(of: write.version)
+        XCTAssertEqual(stored.map(\.layer), expected.map(\.layer))
+        XCTAssertLessThanOrEqual(gramDistance(stored, expected), 1e-12)
+        XCTAssertGreaterThan(gramDistance(stored, everything), 1e-4, "40 of \(train.count) samples make a visible difference")
+
+        // Three shards over the retained samples reduce to the same bases; their sample counts add up to them.
+        var partials: [PartialGram] = []
+        for i in 0..<3 { partials.append(try repo.partialBases(ref: "prod", data: data, shard: i, of: 3, threads: 1)) }
+        XCTAssertEqual(partials.reduce(0) { $0 + $1.samples }, train.count - 40)
+        let (reducedWrite, _) = try repo.reduceBases(ref: "prod", data: data, partials: partials, threads: 1)
+        XCTAssertLessThanOrEqual(gramDistance(try repo.store.bases(of: reducedWrite.version), expected), 1e-10)
+    }
 }

@@ -88,10 +88,12 @@ extension Repository {
         Repository.setThreads(threads)
         let model = try loadModel(version, data: data)
         let train = data.splits.train
-        guard count <= train.count else { throw .invalid("\(count) shards for \(train.count) training samples") }
-        let range = PartialGram.positions(shard: index, of: count, samples: train.count)
-        progress?("partial Gram of \(model.unlearningLayers.count) layers over samples \(range.lowerBound)..<\(range.upperBound) (shard \(index)/\(count))")
-        let images = train.subset(Array(range)).images
+        // Shards cut the samples the version still holds (forgotten ones left out, as in one pass).
+        let kept = try retainedPositions(of: version, data: data)
+        guard count <= kept.count else { throw .invalid("\(count) shards for \(kept.count) training samples") }
+        let range = PartialGram.positions(shard: index, of: count, samples: kept.count)
+        progress?("partial Gram of \(model.unlearningLayers.count) layers over samples \(range.lowerBound)..<\(range.upperBound) of \(kept.count) (shard \(index)/\(count))")
+        let images = train.subset(range.map { kept[$0] }).images
         let grams = PGUEngine.layerGrams(model: model, images: images, batchSize: PartialGram.batch)
         return PartialGram(version: version.hex, datasetDigest: data.digest, shard: index, shardCount: count, samples: range.count, grams: grams)
     }
@@ -120,7 +122,10 @@ extension Repository {
                            + (repeated.isEmpty ? "" : "; repeated \(repeated.map(String.init).joined(separator: ", "))"))
         }
         let samples = partials.reduce(0) { $0 + $1.samples }
-        guard samples == data.splits.train.count else { throw .invalid("the shards cover \(samples) samples, the training split has \(data.splits.train.count)") }
+        let kept = try retainedPositions(of: parent, data: data).count
+        guard samples == kept else {
+            throw .invalid("the shards cover \(samples) samples, \(ref) holds \(kept) of the training split's \(data.splits.train.count)")
+        }
         Repository.setThreads(threads)
         let model = try loadModel(parent, data: data)
         var total: [String: GramAccumulator] = [:]
@@ -136,7 +141,8 @@ extension Repository {
         }
         progress?("eigendecomposing the summed Grams of \(total.count) layers over \(samples) samples (\(n) shards)")
         let bases = try lift { try PGUEngine.bases(model: model, grams: total) }.map { $0.truncated() }
-        let w = try commitBases(bases, parent: parent, ref: ref, data: data, message: "bases over \(samples) samples of \(data.source) (\(n) shards)")
+        let w = try commitBases(bases, parent: parent, ref: ref, data: data, message: "bases over \(samples) samples of \(data.source) (\(n) shards"
+                                 + (samples < data.splits.train.count ? ", \(data.splits.train.count - samples) forgotten left out)" : ")"))
         return (w, bases)
     }
 }

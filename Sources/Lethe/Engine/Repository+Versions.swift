@@ -45,9 +45,29 @@ extension Repository {
         return old
     }
 
-    /// Computes the cached bases of the ref's version (one eval-mode pass over the training split,
-    /// a Gram matrix and its eigendecomposition per projectable layer) and stores them as a child
-    /// version with the same weights; the ref moves to it.
+    /// Positions in the training split of the samples `version` still holds: all of them except
+    /// those an applied forget request in its history removed. A Gram pass over the others would
+    /// write the forgotten samples back into the cached bases (and their Core Gradient Space would
+    /// then shield what was forgotten from later requests).
+    func retainedPositions(of version: ObjectID, data: LoadedData) throws(EngineError) -> [Int] {
+        let gone = try lift { try ledger.forgottenSampleIDs(inHistoryOf: version.hex, dataset: data.digest) }
+        let train = data.splits.train
+        guard !gone.isEmpty else { return Array(0..<train.count) }
+        return (0..<train.count).filter { !gone.contains(String(train.ids[$0])) }
+    }
+
+    /// How many training samples of `data` the ref's version still holds (those forgotten in its
+    /// history left out): what `storeBases` passes over.
+    public func retainedSampleCount(ref: String, data: LoadedData) throws(EngineError) -> Int {
+        try retainedPositions(of: try head(ref), data: data).count
+    }
+
+    /// Computes the cached bases of the ref's version (one eval-mode pass over the training
+    /// samples it still holds — every forgotten sample in its history left out — a Gram matrix and
+    /// its eigendecomposition per projectable layer) and stores them as a child version with the
+    /// same weights; the ref moves to it. On a version that has forgotten samples this re-bases it:
+    /// the bases then describe the current weights on the retained data exactly, where the
+    /// incremental ones carry the representations of the version they were first computed for.
     public func storeBases(ref: String, data: LoadedData, threads: Int, progress: ((String) -> Void)? = nil) throws(EngineError)
         -> (write: VersionWrite, bases: [LayerBasis])
     {
@@ -55,9 +75,16 @@ extension Repository {
         try checkDataset(parent, data)
         Repository.setThreads(threads)
         let model = try loadModel(parent, data: data)
-        progress?("computing bases of \(model.unlearningLayers.count) layers over \(data.splits.train.count) training samples")
-        let bases = try lift { try PGUEngine.computeBases(model: model, images: data.splits.train.images) }.map { $0.truncated() }
-        let w = try commitBases(bases, parent: parent, ref: ref, data: data, message: "bases over \(data.splits.train.count) samples of \(data.source)")
+        let kept = try retainedPositions(of: parent, data: data)
+        let train = data.splits.train
+        let left = train.count - kept.count
+        guard !kept.isEmpty else { throw .invalid("every training sample of \(data.source) was forgotten in the history of \(ref): no data for bases") }
+        progress?("computing bases of \(model.unlearningLayers.count) layers over \(kept.count) training samples"
+                  + (left > 0 ? " (\(left) forgotten samples left out)" : ""))
+        let images = left > 0 ? train.subset(kept).images : train.images
+        let bases = try lift { try PGUEngine.computeBases(model: model, images: images) }.map { $0.truncated() }
+        let w = try commitBases(bases, parent: parent, ref: ref, data: data,
+                                message: "bases over \(kept.count) samples of \(data.source)" + (left > 0 ? " (\(left) forgotten left out)" : ""))
         return (w, bases)
     }
 
