@@ -92,6 +92,11 @@ struct ForgetCommand: ParsableCommand {
                 return
             case .failed(let why):
                 context.out("Request \(r.requestID ?? "?") FAILED and was recorded as failed: \(why)\n\(ref) stays at \(r.versionBefore.prefix(12))\n")
+                if r.trials.contains(where: { $0.outcome == .collapsed }) {
+                    context.out("Held-out accuracy fell more than the collapse margin before the samples were forgotten. Options: retry with a wider"
+                                + " --collapse-margin (recorded with the request), or re-base \(ref) from the retained training data first"
+                                + " ('lethe bases --ref \(ref) --data \(data)' leaves the forgotten samples out).\n")
+                }
             case .applied:
                 context.out("Request \(r.requestID ?? "?") applied: \(r.sampleCount) samples forgotten (Merkle root \(r.merkleRoot ?? "")) in \(String(format: "%.1f", seconds)) s, gamma \(fmt(r.gamma)), \(r.trials.count) trial(s), \(r.threads) thread(s)\n")
                 context.out("\(ref): \(r.versionBefore.prefix(12)) → \(r.versionAfter?.prefix(12) ?? "")\n\n")

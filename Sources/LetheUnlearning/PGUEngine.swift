@@ -144,6 +144,8 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         try check(loss.offset >= 0 && loss.offset < 1, "loss offset \(loss.offset) outside [0, 1)")
         try check(tolerance > 0, "tolerance must be positive")
         try check(evaluationSubsample >= 1, "evaluation subsample must be positive")
+        try check(collapseMargin >= 0 && collapseMargin < 1, "collapse margin \(collapseMargin) outside [0, 1)")
+        try check(classMargin >= 0 && classMargin < 1, "class margin \(classMargin) outside [0, 1)")
         if let p = classPlateau { try check(p > 0 && p < 1, "class plateau fraction \(p) outside (0, 1)") }
     }
 

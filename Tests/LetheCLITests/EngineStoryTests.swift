@@ -364,6 +364,32 @@ final class EngineHostileInputTests: XCTestCase {
     }
 }
 
+/// A request every trial of which collapses is refused with its options named, and the ref stays.
+final class EngineCollapseTests: XCTestCase {
+    func testCollapsedRequestNamesItsOptionsAndTheRefStays() throws {
+        let s = try EngineStore()
+        let (_, bases) = try EngineStoryTests.prepare(s)
+        let ids = try s.idFile("c.txt", Array(EngineStoryTests.trainIDs.prefix(60)))
+        let before = try s.stateHash()
+        let r = try s.run(["forget", "--ref", "prod", "--data", "digits", "--samples", ids, "--gamma", "0.3", "--lr", "20", "--final-lr", "20", "--max-epochs", "30"])
+        XCTAssertEqual(r.status, 1, r.err)
+        XCTAssertTrue(r.out.contains("FAILED and was recorded as failed: no trial met the stopping rule (last: collapsed)"), r.out + r.err)
+        XCTAssertTrue(r.out.contains("retry with a wider --collapse-margin"), r.out)
+        XCTAssertTrue(r.out.contains("'lethe bases --ref prod --data digits'"), r.out)
+        XCTAssertNotEqual(try s.stateHash(), before, "the failed request is recorded")
+        XCTAssertTrue(try s.run(["log", "prod"]).out.hasPrefix("version \(bases)"), "the ref did not move")
+        XCTAssertEqual(try s.run(["verify"]).status, 0)
+        // A margin outside [0, 1) is a usage error; nothing is recorded.
+        let recorded = try s.stateHash()
+        for bad in ["-0.01", "1", "1.5"] {
+            let u = try s.run(["forget", "--ref", "prod", "--data", "digits", "--samples", ids, "--collapse-margin", bad])
+            XCTAssertEqual(u.status, 64, "\(bad): \(u.err)")
+            XCTAssertTrue(u.err.split(separator: "\n").first?.hasPrefix("Error: invalid parameter: collapse margin \(bad)") ?? false, u.err)
+        }
+        XCTAssertEqual(try s.stateHash(), recorded)
+    }
+}
+
 /// Forced and plain rollbacks, and what the audit says about them.
 final class EngineRollbackTests: XCTestCase {
     func testForcedRollbackRecordsAnExceptionAndTheAuditReportsTheReintroduction() throws {
