@@ -3,12 +3,15 @@
 //   lethe-eval pgu --data fashion-mnist --arch mlp [--epochs 15] [--seed 0] [--forget 1000 | --class 0 | --sequential 4x250]
 //                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
 //                  [--train-holdout N] [--class-margin F] [--class-target F] [--history]
-//                  [--no-retrain] [--subsample-collapse]
+//                  [--no-retrain] [--subsample-collapse] [--fresh-bases-from STEP] [--skip-requests K]
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures. --no-retrain skips
 // the reference (PGU rows only, no JS to Retrain); --subsample-collapse lets the held-out subsample
-// alone decide a collapse (recipes recorded before the whole-set confirmation).
+// alone decide a collapse (recipes recorded before the whole-set confirmation). --fresh-bases-from S
+// re-bases before request S and later ones (bases of the current weights over the samples not yet
+// forgotten, where the incremental run hands on the retained bases); --skip-requests K drops the
+// first K requests of a --sequential run.
 //
 //   lethe-eval cell ... / lethe-eval report ...   (the paper-style evaluation: Suite.swift, Report.swift)
 import Foundation
@@ -90,6 +93,8 @@ if let c = value("--class").flatMap(Int.init) {
     let parts = seq.split(separator: "x").compactMap { Int($0) }
     let (n, size) = (parts.first ?? 4, parts.last ?? 250)
     requests = (0..<n).map { Array(order[($0 * size)..<(($0 + 1) * size)]).sorted() }
+    // --skip-requests K: start with the (K+1)-th request of the same sequence (is a late request hard in itself?).
+    if let skip = value("--skip-requests").flatMap(Int.init) { requests.removeFirst(min(max(skip, 0), requests.count)) }
 } else {
     requests = [Array(order.prefix(Int(value("--forget") ?? "1000") ?? 1000)).sorted()]
 }
@@ -142,6 +147,15 @@ for (step, request) in requests.enumerated() {
     engine.progress = { log("  " + $0) }
     t0 = now()
     let c0 = cpu()
+    if let from = value("--fresh-bases-from").flatMap(Int.init), step + 1 >= from {
+        // Re-basing, as `lethe bases` on a version that forgot samples: bases of the current weights
+        // over every sample not forgotten before this request (the retained training data).
+        let before = forgotten.subtracting(request)
+        let keep = (0..<splits.train.count).filter { !before.contains($0) }
+        let tb = now()
+        bases = Dictionary(uniqueKeysWithValues: try PGUEngine.computeBases(model: original, images: splits.train.subset(keep).images).map { ($0.layer, $0) })
+        log("  fresh bases of the current model on \(keep.count) samples: \(String(format: "%.1f", now() - tb)) s")
+    }
     let result = try engine.run(bases: bases, forget: LabeledSet(splits.train.subset(request)), heldOut: LabeledSet(valSet))
     let pguSeconds = now() - t0
     log("  PGU: \(String(format: "%.2f", pguSeconds)) s wall, \(String(format: "%.2f", cpu() - c0)) s CPU")
