@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "LetheLedgerTests", dependencies: ["LetheLedger"]),
         .testTarget(name: "LetheTests", dependencies: ["Lethe"]),
         .testTarget(name: "LetheCommandLineTests", dependencies: ["LetheCommandLine"]),
-        .testTarget(name: "LetheCLITests", dependencies: ["LetheCLI", "LetheLedger", "CSQLite"]),
+        .testTarget(name: "LetheCLITests", dependencies: ["LetheCLI", "LetheLedger", "LetheTensor", "CSQLite"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Lethe
 import LetheCommandLine
 import LetheLedger
+import LetheTensor
 import LetheUnlearning
 
 /// Opens the store and ledger together (reconciling their refs; repairs are reported on stderr).
@@ -66,7 +67,9 @@ enum RecipeOptions {
         do { try c.validate() } catch { throw .usage(error.description) }
         let threads: Int = try values.option("threads", default: 1)
         guard threads > 0 else { throw .usage("The value '\(threads)' is invalid for '--threads': expected a positive integer") }
-        return UnlearningRecipe(configuration: c, splitSeed: try values.option("split-seed", default: 0), threads: threads)
+        var recipe = UnlearningRecipe(configuration: c, splitSeed: try values.option("split-seed", default: 0), threads: threads)
+        recipe.blasKernel = BLASKernel.current
+        return recipe
     }
 }
 

@@ -33,9 +33,10 @@ struct VersionCommand: ParsableCommand {
                 "version": .string(LetheInfo.version),
                 "store_format": .int(LetheInfo.storeFormat),
                 "blas_threads": .int(threads),
+                "blas_kernel": .string(BLASKernel.current),
             ]).serialized() + "\n")
         } else {
-            context.out("lethe \(LetheInfo.version) (store format \(LetheInfo.storeFormat), OpenBLAS threads \(threads))\n")
+            context.out("lethe \(LetheInfo.version) (store format \(LetheInfo.storeFormat), OpenBLAS threads \(threads), kernel \(BLASKernel.current))\n")
         }
     }
 }

@@ -43,12 +43,15 @@ struct ReplayCommand: ParsableCommand {
                     "requests": .array(results.map { r in .object([
                         "request": .string(r.requestID), "parent": .string(r.parent), "recorded": .string(r.recorded),
                         "samples_match": .bool(r.samplesMatch), "identical": .bool(r.identical), "threads": .int(r.threads),
+                        "kernel": .string(r.kernel), "recorded_kernel": r.recordedKernel.map { .string($0) } ?? .null,
                         "seconds": .number(r.seconds), "differing": .array(r.differing.map { .string($0) }),
                     ]) }),
                 ]).serialized() + "\n")
             } else {
                 for r in results {
-                    context.out("\(r.requestID): \(r.parent.prefix(12)) → \(r.recorded.prefix(12)) samples match Merkle root; \(r.identical ? "bit-identical" : "DIFFERS (\(r.differing.prefix(5).joined(separator: ", ")))") (\(r.threads) thread(s), \(String(format: "%.1f", r.seconds)) s)\n")
+                    // A different kernel rounds differently: say so next to the difference.
+                    let kernels = r.recordedKernel.map { $0 == r.kernel ? "kernel \($0)" : "kernel \(r.kernel), recorded under \($0)" } ?? "kernel \(r.kernel)"
+                    context.out("\(r.requestID): \(r.parent.prefix(12)) → \(r.recorded.prefix(12)) samples match Merkle root; \(r.identical ? "bit-identical" : "DIFFERS (\(r.differing.prefix(5).joined(separator: ", ")))") (\(r.threads) thread(s), OpenBLAS \(kernels), \(String(format: "%.1f", r.seconds)) s)\n")
                 }
                 context.out(ok ? "\(results.count) request(s) recomputed: every result is bit-identical to the recorded version\n"
                                : "recomputation DIFFERS from the recorded versions\n")

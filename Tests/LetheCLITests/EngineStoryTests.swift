@@ -227,7 +227,11 @@ final class EngineStoryTests: XCTestCase {
             let r = try json(try s.expect(0, ["replay", "--recompute", version, "--data", "digits", "--json"]).out, schema: "replay.schema.json")
             XCTAssertEqual(bool(r["identical"]), true)
             XCTAssertEqual(arr(r["requests"]).compactMap { str($0["request"]) }, expected)
-            for q in arr(r["requests"]) { XCTAssertEqual(bool(q["identical"]), true); XCTAssertEqual(arr(q["differing"]).count, 0) }
+            for q in arr(r["requests"]) {
+                XCTAssertEqual(bool(q["identical"]), true); XCTAssertEqual(arr(q["differing"]).count, 0)
+                XCTAssertEqual(str(q["recorded_kernel"]), str(q["kernel"]), "the request records the OpenBLAS kernel it ran on")
+                XCTAssertNotNil(str(q["kernel"]))
+            }
         }
 
         // Audit: JSON and HTML.

@@ -1,6 +1,7 @@
 import Foundation
 import LetheLedger
 import LetheStore
+import LetheTensor
 import LetheUnlearning
 
 /// One version checked by a rebuild.
@@ -35,6 +36,10 @@ public struct RecomputedRequest: Sendable {
     public var differing: [String]
     /// Thread count used (the recorded one).
     public var threads: Int
+    /// OpenBLAS kernel set of the re-run (`BLASKernel.current`).
+    public var kernel: String
+    /// The kernel recorded with the request (nil: recorded before kernels were).
+    public var recordedKernel: String?
     /// Seconds the re-run took.
     public var seconds: Double
 }
@@ -111,6 +116,7 @@ extension Repository {
             }
             out.append(RecomputedRequest(requestID: rid, parent: before.hex, recorded: after.hex, samplesMatch: true,
                                          identical: differing.isEmpty, differing: differing, threads: recipe.threads,
+                                         kernel: BLASKernel.current, recordedKernel: recipe.blasKernel,
                                          seconds: Date().timeIntervalSince(t0)))
         }
         return out

@@ -27,6 +27,9 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
     /// `.validation` — the dataset's own validation split (`SOURCE:N+V`), with the whole test split
     /// as the test set. `forget` chooses `.validation` whenever the dataset has one.
     public var heldOut: HeldOutSource?
+    /// OpenBLAS's kernel set when the request ran (`BLASKernel.current`): results are bit-identical
+    /// only under the same kernel and thread count. Nil in recipes recorded before this field.
+    public var blasKernel: String?
 
     /// Where the held-out set of a run comes from.
     public enum HeldOutSource: String, Sendable, Codable {

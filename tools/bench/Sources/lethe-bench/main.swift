@@ -10,6 +10,8 @@ import CBLAS
 import Foundation
 import LetheTensor
 
+BLASKernel.restartWithBetterKernelIfNeeded()
+
 func now() -> Double { Date().timeIntervalSinceReferenceDate }
 
 /// Best-of-`repeats` seconds for `body`, after one warm-up call.

@@ -3,6 +3,7 @@
 // A cell is one (dataset, architecture, setting, seed). Everything the report shows is derived
 // from these files alone, so EVALUATION.md can be re-rendered without re-running anything.
 import Foundation
+import LetheTensor
 import LetheUnlearning
 
 /// Version of the cell file format; the report refuses files of another version.
@@ -48,6 +49,8 @@ struct MachineInfo: Codable, Equatable {
     var cpu: String
     /// BLAS and layer-loop threads.
     var threads: Int
+    /// OpenBLAS's kernel set (nil: recorded before it was, when OpenBLAS's own detection chose it).
+    var blasKernel: String?
     /// /proc/loadavg (1, 5, 15 min) when the cell started and ended.
     var loadStart: [Double]
     var loadEnd: [Double]
@@ -55,7 +58,7 @@ struct MachineInfo: Codable, Equatable {
     /// The current machine.
     static func current(threads: Int) -> MachineInfo {
         MachineInfo(processors: ProcessInfo.processInfo.activeProcessorCount, cpu: cpuModel(), threads: threads,
-                    loadStart: loadAverage(), loadEnd: [])
+                    blasKernel: BLASKernel.current, loadStart: loadAverage(), loadEnd: [])
     }
 
     static func cpuModel() -> String {

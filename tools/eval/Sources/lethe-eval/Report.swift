@@ -277,7 +277,8 @@ enum Report {
     static func machineSection(_ cells: [CellResult]) -> String {
         var md = "## Machine\n\n"
         guard !cells.isEmpty else { return md + "No cell has been run yet.\n\n" }
-        let machines = Set(cells.map { "\($0.machine.processors) processors (\($0.machine.cpu)), \($0.machine.threads) BLAS and layer threads" })
+        let machines = Set(cells.map { "\($0.machine.processors) processors (\($0.machine.cpu)), \($0.machine.threads) BLAS and layer threads"
+                + ", OpenBLAS kernel \($0.machine.blasKernel ?? "not recorded")" })
         for m in machines.sorted() { md += "- \(m)\n" }
         let starts = cells.compactMap(\.machine.loadStart.first), ends = cells.compactMap(\.machine.loadEnd.first)
         if let lo = (starts + ends).min(), let hi = (starts + ends).max() {

@@ -19,6 +19,7 @@ import LetheNN
 import LetheTensor
 import LetheUnlearning
 
+BLASKernel.restartWithBetterKernelIfNeeded()
 if let sub = CommandLine.arguments.dropFirst().first, ["cell", "report", "help", "--help"].contains(sub) {
     exit(EvalCommand.main(Array(CommandLine.arguments.dropFirst())))
 }
@@ -118,6 +119,8 @@ if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival
 if let w = value("--window").flatMap(Double.init) { config.evaluationWindow = w }
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
 if flag("--subsample-collapse") { config.confirmCollapseOnWholeHeldOut = false }
+if let w = value("--w2").flatMap(Double.init) { config.loss.w2 = w }
+if let o = value("--offset").flatMap(Double.init) { config.loss.offset = o }
 let withRetrain = !flag("--no-retrain")
 
 print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
@@ -171,7 +174,7 @@ for (step, request) in requests.enumerated() {
                     + (e.wholeHeldOutAccuracy.map { String(format: "(whole %.4f)", $0) } ?? "") }.joined())
         }
     }
-    for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho))") }
+    for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho)) |ΔW| \(String(format: "%.4f", l.updateNorm))") }
     if case .applied = result.status {
         bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
     }
