@@ -153,6 +153,37 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertNil(try PGUEngine(model: model, configuration: config).run(bases: bases, forget: train.subset(train.labels.indices.filter { train.labels[$0] == 1 }), heldOut: val).heldOutTarget)
     }
 
+    /// Class forgetting stops on the class's held-out samples: when the run meets the rule, their
+    /// accuracy (not the training samples') is at the target, and every trial figure is theirs.
+    /// Recipes without the option (nil) track the training samples.
+    func testClassRuleTracksTheClassesHeldOutSamples() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        let forget = train.filter { $0 == 1 }, heldOutClass = val.filter { $0 == 1 }
+        var config = PGUConfiguration()
+        config.mode = .wholeClass(1)
+        config.gamma = .fixed(0.5)
+        config.maxEpochs = 60
+        config.batchSize = 16
+        config.classTargetAccuracy = 0.05
+        let result = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        let trial = try XCTUnwrap(result.trials.first)
+        XCTAssertEqual(trial.outcome, .met)
+        XCTAssertEqual(trial.forgetAccuracy, model.accuracy(on: heldOutClass), accuracy: 1e-12, "the rule's figure is the held-out class's")
+        XCTAssertLessThanOrEqual(trial.forgetAccuracy, 0.05)
+        XCTAssertEqual(result.forgetAccuracyAfter, model.accuracy(on: forget), accuracy: 1e-12, "the result still reports the forget samples")
+        XCTAssertEqual(result.forgetAccuracyBefore, { model.params = start; return model.accuracy(on: forget) }(), accuracy: 1e-12)
+        // The old rule stops on the training samples, earlier: the held-out class is then still recognised more.
+        model.params = start
+        config.classTargetOnHeldOut = nil
+        let old = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        let oldTrial = try XCTUnwrap(old.trials.first)
+        XCTAssertEqual(oldTrial.outcome, .met)
+        XCTAssertEqual(oldTrial.forgetAccuracy, model.accuracy(on: forget), accuracy: 1e-12)
+        XCTAssertLessThan(oldTrial.epochs, trial.epochs)
+        XCTAssertGreaterThan(model.accuracy(on: heldOutClass), 0.05)
+    }
+
     /// The collapse guard watches a held-out subsample; a collapse is declared only when the whole
     /// held-out set confirms the drop. Recipes without the option (nil) let the subsample decide.
     func testCollapseIsConfirmedOnTheWholeHeldOutSet() throws {
