@@ -4,6 +4,7 @@
 //                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
 //                  [--train-holdout N] [--class-margin F] [--class-target F] [--history]
 //                  [--no-retrain] [--subsample-collapse] [--fresh-bases-from STEP] [--skip-requests K]
+//                  [--w2 F] [--offset F] [--layer-gamma NAME=G,...]
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures. --no-retrain skips
@@ -11,7 +12,8 @@
 // alone decide a collapse (recipes recorded before the whole-set confirmation). --fresh-bases-from S
 // re-bases before request S and later ones (bases of the current weights over the samples not yet
 // forgotten, where the incremental run hands on the retained bases); --skip-requests K drops the
-// first K requests of a --sequential run.
+// first K requests of a --sequential run; --w2 and --offset set the unlearning loss's entropy weight
+// and probability offset.
 //
 //   lethe-eval cell ... / lethe-eval report ...   (the paper-style evaluation: Suite.swift, Report.swift)
 import Foundation
@@ -120,6 +122,11 @@ if let w = value("--window").flatMap(Double.init) { config.evaluationWindow = w 
 if let lr = value("--lr").flatMap(Double.init) { config.learningRate = lr; config.finalLearningRate = lr / 5 }
 if flag("--subsample-collapse") { config.confirmCollapseOnWholeHeldOut = false }
 if let w = value("--w2").flatMap(Double.init) { config.loss.w2 = w }
+// --layer-gamma NAME=G[,NAME=G...]: a fixed γ for some layers (1 freezes a layer: its CGS is everything).
+for pair in (value("--layer-gamma") ?? "").split(separator: ",") {
+    let kv = pair.split(separator: "=")
+    if kv.count == 2, let g = Double(kv[1]) { config.layerGamma[String(kv[0])] = g }
+}
 if let o = value("--offset").flatMap(Double.init) { config.loss.offset = o }
 let withRetrain = !flag("--no-retrain")
 
