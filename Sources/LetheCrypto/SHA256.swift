@@ -55,7 +55,8 @@ public final class SHA256 {
     public func finalize() -> Digest {
         var out = [UInt8](repeating: 0, count: 32)
         var len: UInt32 = 0
-        out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(ctx, $0.baseAddress, &len) }
+        let ok = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(ctx, $0.baseAddress, &len) }
+        precondition(ok == 1 && len == 32, "EVP_DigestFinal_ex failed")
         return Digest(bytes: out)
     }
 

@@ -412,7 +412,7 @@ public final class PGUEngine {
         switch configuration.gamma {
         case .fixed(let g):
             _ = try attempt(g, abandonEarly: false)
-        case .auto(let low, let high, let maxTrials):
+        case .auto(_, _, let maxTrials):
             // Descending search: the first γ that meets the rule is the largest on the grid.
             // Too-high γ fails cheaply (early abandonment), and with continueTrials its progress is
             // kept: the next γ starts where it stopped. A collapse at a high γ comes from steps
@@ -540,7 +540,7 @@ public final class PGUEngine {
     private func trial(gamma: Double, lrScale: Double, layers: [UnlearningLayer], retained: [String: LayerBasis], original: [String: [Float]],
                        from: [String: [Float]], forget: LabeledSet, evaluation: EvaluationSets, start: EvaluationSets.Measurement,
                        target startTarget: Double, confirmation: CollapseConfirmation?, abandonEarly: Bool) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
-        var clock = Stopwatch()
+        let clock = Stopwatch()
         let config = configuration
         restore(from)
         // The trial's own starting point (for its progress rate); the collapse guard uses `start`.
