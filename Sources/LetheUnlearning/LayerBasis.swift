@@ -99,7 +99,14 @@ public struct LayerBasis: Sendable, Equatable {
     ///
     /// `.singularValues` (the PGU reference code's rule): k = #{i : Σ_{j≤i} σ_j / Σ_j σ_j ≤ γ}.
     /// `.energy` (Gradient Projection Memory's rule): the same on σ².
-    public func coreRank(gamma: Double, rule: CoreSpaceRule = .singularValues) -> Int {
+    ///
+    /// `capDirections`: k then grows while the next direction alone carries more than 1 − γ of the
+    /// total, so that no direction left outside the CGS holds more of the retained data than the
+    /// whole complement was meant to. It changes only layers of a few input dimensions: a first
+    /// 3×3 convolution on one channel (d = 9) keeps k = 8 at γ 0.98 and 0.99 by the rule above, and
+    /// its one free direction carries 2.2% of the σ total on Fashion-MNIST's patches; with the cap
+    /// the layer is left out of the update (k = d).
+    public func coreRank(gamma: Double, rule: CoreSpaceRule = .singularValues, capDirections: Bool = false) -> Int {
         let weights = rule == .energy ? sigma.map { $0 * $0 } : sigma
         let total = weights.reduce(0, +)
         guard total > 0 else { return 0 }
@@ -107,6 +114,9 @@ public struct LayerBasis: Sendable, Equatable {
         for w in weights {
             cumulative += w
             if cumulative / total <= gamma { k += 1 } else { break }
+        }
+        if capDirections {
+            while k < weights.count && weights[k] / total > 1 - gamma { k += 1 }
         }
         return k
     }

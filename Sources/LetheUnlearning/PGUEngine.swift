@@ -134,6 +134,22 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public var confirmCollapseOnWholeHeldOut: Bool? = true
     /// Whether a collapse must be confirmed on the whole held-out set (nil meaning false).
     public var confirmsCollapseOnWholeHeldOut: Bool { confirmCollapseOnWholeHeldOut ?? false }
+    /// With normalized steps, no direction outside a layer's CGS may carry more than 1 − γ of its
+    /// retained spectrum (`LayerBasis.coreRank(capDirections:)`). A normalized step keeps the
+    /// unprojected gradient's length however thin the complement, so what bounds its effect on
+    /// retained inputs is the largest σ left there; in a layer with a one-direction complement the
+    /// whole step lands on it. Measured (Fashion-MNIST `cnn`, 4 sequential requests of 250 samples,
+    /// seed 0): the first convolution (d = 9, k = 8) took every request's step along its
+    /// least-energy patch direction, and the fourth request collapsed at every γ and learning rate
+    /// tried (held-out 93.1% → 91.9% within 15 epochs); with that layer left out all four requests
+    /// met the rule at γ 0.98–0.99 and test accuracy ended at 92.96% (original 92.90%). Plain steps
+    /// (class forgetting) shrink with the projection and are left as they were. Nil (recipes
+    /// recorded before this option) means false.
+    public var capComplementDirections: Bool? = true
+    /// The CGS size of a layer with this basis at γ: the rule, and the direction cap where it applies.
+    public func coreRank(_ basis: LayerBasis, gamma: Double) -> Int {
+        basis.coreRank(gamma: gamma, rule: rule, capDirections: (capComplementDirections ?? false) && effectiveStepScaling == .normalized)
+    }
 
     /// The defaults of the paper and the reference code, with γ chosen automatically.
     public init() {}
@@ -381,9 +397,12 @@ public final class PGUEngine {
         case .fixed(let g): candidates = [g]
         case .auto(let low, let high, _): candidates = PGUConfiguration.gammaGrid(low: low, high: high)
         }
-        let survival = survivingGradient(layers: layers, retained: retained, forget: forget, gammas: candidates)
-        for (g, f) in zip(candidates, survival) {
-            progress?(String(format: "gamma %.4f: %.1f%% of the forget gradient survives the projection", g, 100 * f))
+        let surviving = survivingGradient(layers: layers, retained: retained, forget: forget, gammas: candidates)
+        let survival = surviving.map(\.total)
+        for (g, s) in zip(candidates, surviving) {
+            let perLayer = s.layers.map { String(format: "%@ %.1f%%", $0.layer as NSString, 100 * $0.fraction) }.joined(separator: ", ")
+            progress?(String(format: "gamma %.4f: %.1f%% of the forget gradient survives the projection (%@)", g, 100 * s.total,
+                             perLayer as NSString))
         }
         timings["survival"] = clock.lap()
 
@@ -455,7 +474,7 @@ public final class PGUEngine {
         for l in layers {
             guard let basis = retained[l.name], let w0 = original[l.weightName], let w1 = chosen.weights[l.weightName] else { continue }
             let gamma = configuration.layerGamma[l.name] ?? chosen.gamma
-            let k = basis.coreRank(gamma: gamma, rule: configuration.rule)
+            let k = configuration.coreRank(basis, gamma: gamma)
             let projector: GradientProjector
             do { projector = try GradientProjector(basis: basis, k: k) } catch {
                 throw .rejected("projector of layer \(l.name) failed: \(error)")
@@ -487,10 +506,11 @@ public final class PGUEngine {
                          heldOutTarget: ruleTarget)
     }
 
-    /// ‖P_γ(g)‖ / ‖g‖ over all projectable weights for each γ, where g is the PGU loss gradient
-    /// over the whole forget set at the current weights (the diagnostic behind the auto search).
+    /// ‖P_γ(g)‖ / ‖g‖ over all projectable weights for each γ, and per layer, where g is the PGU
+    /// loss gradient over the whole forget set at the current weights (the diagnostic behind the
+    /// auto search; the per-layer fractions are what normalized steps divide by).
     private func survivingGradient(layers: [UnlearningLayer], retained: [String: LayerBasis], forget: LabeledSet,
-                                   gammas: [Double]) -> [Double] {
+                                   gammas: [Double]) -> [(total: Double, layers: [(layer: String, fraction: Double)])] {
         model.zeroGradients()
         var start = 0
         while start < forget.count {
@@ -504,7 +524,7 @@ public final class PGUEngine {
         model.zeroGradients()
         let norms = grads.map { pow($0.frobeniusNorm, 2) }
         let total = norms.reduce(0, +)
-        guard total > 0 else { return gammas.map { _ in 0 } }
+        guard total > 0 else { return gammas.map { _ in (0, []) } }
         // ‖g − (g U_k) U_kᵀ‖² = ‖g‖² − ‖g U_k‖² for orthonormal U: one Float64 GEMM per layer gives
         // ‖g u_j‖² for every basis column, and each γ only sums a prefix of them.
         var prefix: [(layer: UnlearningLayer, basis: LayerBasis, cumulative: [Double], norm: Double)] = []
@@ -519,11 +539,12 @@ public final class PGUEngine {
             prefix.append((l, basis, column, norm))
         }
         return gammas.map { gamma in
-            let kept = prefix.reduce(0.0) { sum, p in
-                let k = p.basis.coreRank(gamma: configuration.layerGamma[p.layer.name] ?? gamma, rule: configuration.rule)
-                return sum + max(p.norm - p.cumulative[k], 0)
+            let kept = prefix.map { p in
+                let k = configuration.coreRank(p.basis, gamma: configuration.layerGamma[p.layer.name] ?? gamma)
+                return max(p.norm - p.cumulative[k], 0)
             }
-            return (kept / total).squareRoot()
+            return ((kept.reduce(0, +) / total).squareRoot(),
+                    zip(prefix, kept).map { p, kept in (p.layer.name, p.norm > 0 ? (kept / p.norm).squareRoot() : 0) })
         }
     }
 
@@ -548,7 +569,7 @@ public final class PGUEngine {
         var projectors: [(UnlearningLayer, GradientProjector)] = []
         for l in layers {
             guard let basis = retained[l.name] else { continue }
-            let k = basis.coreRank(gamma: config.layerGamma[l.name] ?? gamma, rule: config.rule)
+            let k = config.coreRank(basis, gamma: config.layerGamma[l.name] ?? gamma)
             do { projectors.append((l, try GradientProjector(basis: basis, k: k))) } catch {
                 throw .rejected("projector of layer \(l.name) failed: \(error)")
             }

@@ -69,6 +69,24 @@ final class BasisTests: XCTestCase {
         XCTAssertEqual(b.coreRank(gamma: 0.95, rule: .energy), 2)
         XCTAssertEqual(b.coreRank(gamma: 0.97, rule: .energy), 3)
     }
+
+    func testDirectionCapWidensTheCoreOnlyWhereOneDirectionCarriesMoreThanOneMinusGamma() {
+        let b = LayerBasis(layer: "l", dimension: 4, u: Tensor<Double>(zeros: [4, 4]), sigma: [4, 3, 2, 1], rowCount: 1)
+        // σ shares 0.4, 0.3, 0.2, 0.1. γ 0.85: the rule keeps 2; the third direction (0.2 > 0.15)
+        // joins, the fourth (0.1) does not.
+        XCTAssertEqual(b.coreRank(gamma: 0.85), 2)
+        XCTAssertEqual(b.coreRank(gamma: 0.85, capDirections: true), 3)
+        // γ 0.95: the last direction (0.1 > 0.05) joins: the layer is left out (k = d).
+        XCTAssertEqual(b.coreRank(gamma: 0.95, capDirections: true), 4)
+        XCTAssertEqual(b.coreRank(gamma: 0.5, capDirections: true), 1, "0.3 ≤ 0.5: nothing added")
+        // σ² shares 16/30, 9/30, 4/30, 1/30: γ 0.9 keeps 2 by the rule; 4/30 > 0.1 joins, 1/30 does not.
+        XCTAssertEqual(b.coreRank(gamma: 0.9, rule: .energy, capDirections: true), 3)
+        // A wide layer: 200 equal directions (0.005 each) never trip the cap.
+        let wide = LayerBasis(layer: "w", dimension: 200, u: Tensor<Double>(zeros: [200, 200]), sigma: [Double](repeating: 1, count: 200), rowCount: 1)
+        for gamma in [0.5, 0.9, 0.99] {
+            XCTAssertEqual(wide.coreRank(gamma: gamma, capDirections: true), wide.coreRank(gamma: gamma))
+        }
+    }
 }
 
 final class ProjectionTests: XCTestCase {

@@ -72,4 +72,49 @@ final class DigitsPathTests: XCTestCase {
             .run(bases: next, forget: LabeledSet(f.train.subset(Array(100..<150))), heldOut: LabeledSet(f.val))
         XCTAssertLessThanOrEqual(second.maxRho, 1e-5)
     }
+
+    /// The direction cap on a real first convolution: `cnn` on digits, whose first layer sees 3×3
+    /// single-channel patches (d = 9). With normalized steps the cap leaves that layer out where its
+    /// spectrum has one free direction carrying more than 1 − γ; plain steps and old recipes
+    /// (nil) keep the reference rule's k.
+    func testDirectionCapLeavesAThinFirstConvolutionOutOfNormalizedSteps() throws {
+        let splits = try DatasetLoader.load("digits")
+        let model = try Model(spec: ModelSpec(arch: "cnn"), inputShape: splits.train.sampleShape,
+                              classes: splits.train.classCount, seed: 1)
+        _ = try Training.train(model, on: splits.train, config: TrainingConfig(epochs: 2, batchSize: 32, learningRate: 0.05, seed: 2))
+        let bases = Dictionary(uniqueKeysWithValues: try PGUEngine.computeBases(model: model, images: splits.train.images).map { ($0.layer, $0) })
+        let conv = try XCTUnwrap(bases["features.0"])
+        XCTAssertEqual(conv.dimension, 9)
+        // The γ where the reference rule keeps 8 of 9 directions and the ninth carries more than 1 − γ.
+        let share = conv.sigma[8] / conv.sigma.reduce(0, +)
+        let gamma = 1 - share / 2
+        XCTAssertEqual(conv.coreRank(gamma: gamma), 8)
+        var config = PGUConfiguration()
+        config.gamma = .fixed(gamma)
+        config.maxEpochs = 3
+        config.collapseMargin = 0.5
+        XCTAssertEqual(config.effectiveStepScaling, .normalized)
+        XCTAssertEqual(config.coreRank(conv, gamma: gamma), 9)
+        let forget = LabeledSet(splits.train.subset(Array(0..<64)))
+        let start = model.stateDict()
+        let weights0 = model.parameterValues("features.0.weight"), dense0 = model.parameterValues("classifier.1.weight")
+        let capped = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: LabeledSet(splits.test))
+        XCTAssertEqual(capped.status, .applied)
+        let report = try XCTUnwrap(capped.layers.first { $0.layer == "features.0" })
+        XCTAssertEqual(report.k, 9)
+        XCTAssertTrue(model.parameterValues("features.0.weight") == weights0, "a layer with k = d does not move")
+        XCTAssertTrue(model.parameterValues("classifier.1.weight") != dense0, "the other layers do")
+        // Old recipes (nil): the reference rule's k, and the layer moves. Plain steps keep that k
+        // too (their step in a thin complement is itself small).
+        try model.load(stateDict: start)
+        var old = config
+        old.capComplementDirections = nil
+        XCTAssertEqual(old.coreRank(conv, gamma: gamma), 8)
+        let r = try PGUEngine(model: model, configuration: old).run(bases: bases, forget: forget, heldOut: LabeledSet(splits.test))
+        XCTAssertEqual(r.layers.first { $0.layer == "features.0" }?.k, 8)
+        XCTAssertTrue(model.parameterValues("features.0.weight") != weights0, "without the cap the first convolution moves")
+        var plain = config
+        plain.stepScaling = .plain
+        XCTAssertEqual(plain.coreRank(conv, gamma: gamma), 8)
+    }
 }
