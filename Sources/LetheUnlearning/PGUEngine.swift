@@ -140,8 +140,8 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     /// retained inputs is the largest σ left there; in a layer with a one-direction complement the
     /// whole step lands on it. Measured (Fashion-MNIST `cnn`, 4 sequential requests of 250 samples,
     /// seed 0): the first convolution (d = 9, k = 8) took every request's step along its
-    /// least-energy patch direction, and the fourth request collapsed at every γ and learning rate
-    /// tried (held-out 93.1% → 91.9% within 15 epochs); with that layer left out all four requests
+    /// least-energy patch direction, and the fourth request was refused (three of its four trials
+    /// collapsed, the first with held-out 93.1% → 91.9% within 15 epochs); with that layer left out all four requests
     /// met the rule at γ 0.98–0.99 and test accuracy ended at 92.96% (original 92.90%). Plain steps
     /// (class forgetting) shrink with the projection and are left as they were. Nil (recipes
     /// recorded before this option) means false.
