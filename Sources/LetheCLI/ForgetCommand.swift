@@ -14,7 +14,9 @@ struct ForgetCommand: ParsableCommand {
             runs PGU from the version's cached bases with the validation half of the test split as
             held-out data, and commits the new version with its retained bases only when every layer's
             orthogonality residual rho is within the tolerance; otherwise the request is recorded as
-            failed and the ref does not move. Samples already forgotten change nothing.
+            failed and the ref does not move. Samples already forgotten change nothing. After earlier
+            sample requests the collapse margin bounds the whole chain's drop of held-out accuracy
+            since its first request, as recorded in the ledger (--per-request-margin: this request's).
             Progress goes to standard error; a summary to standard output (--json for JSON).
             """,
         options: [
@@ -27,11 +29,13 @@ struct ForgetCommand: ParsableCommand {
             .option("ground", value: "text", help: "Legal ground.", default: "GDPR Art. 17(1)"),
             .option("deadline-days", value: "n", help: "Days from receipt to the deadline.", default: "30"),
             .option("reference", value: "revision", help: "A model retrained without the samples: JS divergence to its predictions is recorded."),
+            .flag("per-request-margin", help: "Judge the collapse margin against this request's start only, not the start of the chain of sample requests that led to the ref's version."),
         ] + RecipeOptions.specs)
 
     let ref: String, data: String, samples: String?, classLabel: Int?
     let requestID: String?, requester: String, ground: String, deadlineDays: Double, reference: String?
     let recipe: UnlearningRecipe
+    let perRequestMargin: Bool
 
     init(from values: ParsedValues) throws(CommandLineError) {
         guard let ref: String = try values.option("ref") else { throw .usage("Missing expected option '--ref <name>'") }
@@ -47,6 +51,7 @@ struct ForgetCommand: ParsableCommand {
         guard deadlineDays >= 0 else { throw .usage("The value '\(deadlineDays)' is invalid for '--deadline-days': expected a non-negative number") }
         reference = try values.option("reference")
         recipe = try RecipeOptions.parse(values)
+        perRequestMargin = values.flag("per-request-margin")
     }
 
     func run(_ context: CommandContext) throws {
@@ -57,6 +62,7 @@ struct ForgetCommand: ParsableCommand {
         var options = ForgetOptions(ref: ref, selection: selection, requestID: requestID, requester: requester, legalGround: ground,
                                     deadline: Date().addingTimeInterval(deadlineDays * 86_400), recipe: recipe)
         options.reference = reference
+        options.chained = !perRequestMargin
         let t0 = Date()
         let r = try repo.forget(options, data: loaded, progress: engineProgress(context))
         let seconds = Date().timeIntervalSince(t0)

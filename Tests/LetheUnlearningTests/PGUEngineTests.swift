@@ -236,6 +236,67 @@ final class PGUEngineTests: XCTestCase {
         }
         XCTAssertGreaterThan(overruled, 0, "at least one subsample drop is overruled by the whole set")
     }
+
+    /// In a chain of requests the collapse margin bounds the whole drop since the chain's start:
+    /// nothing left → refused before any trial, weights untouched; something left → the guard fires
+    /// at the narrower floor and the target is the chain's starting accuracy; a start at or below
+    /// the current accuracy changes nothing.
+    func testChainOfRequestsSharesOneCollapseMargin() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        let wholeBefore = model.accuracy(on: val)
+        let forget = train.subset(Array(0..<60))
+        var config = PGUConfiguration()
+        config.gamma = .fixed(0.3)
+        config.stepScaling = .plain
+        config.maxEpochs = 30
+        config.batchSize = 16
+        config.collapseMargin = 0.2
+        config.stopAtStartingHeldOut = false   // the literal rule: the target stays put, only the margin is at stake
+        let alone = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(alone.status, .applied)
+        let drop = wholeBefore - model.accuracy(on: val)
+        XCTAssertGreaterThan(drop, 0.05, "the lone request costs more than 5 points and stays within its own 20")
+        XCTAssertLessThan(drop, 0.2)
+
+        // 15 of the 20 points already spent by the chain: the same request collapses, nothing committed.
+        model.params = start
+        var spent = config
+        spent.chainHeldOutAccuracy = wholeBefore + 0.15
+        let narrow = try PGUEngine(model: model, configuration: spent).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(narrow.trials.map(\.outcome), [.collapsed])
+        XCTAssertLessThan(try XCTUnwrap(narrow.trials.first?.heldOutAccuracy), wholeBefore - 0.05)
+        guard case .failed = narrow.status else { return XCTFail("a collapsed chain request must fail") }
+        XCTAssertTrue(narrow.updatedWeights.isEmpty)
+        XCTAssertEqual(model.params, start)
+
+        // All 20 spent (21 below the chain's start): refused before any trial.
+        var exhausted = config
+        exhausted.chainHeldOutAccuracy = wholeBefore + 0.21
+        let refused = try PGUEngine(model: model, configuration: exhausted).run(bases: bases, forget: forget, heldOut: val)
+        guard case .failed(let why) = refused.status else { return XCTFail("a chain past its margin must be refused") }
+        XCTAssertTrue(why.contains("where this chain of requests started"), why)
+        XCTAssertTrue(refused.trials.isEmpty)
+        XCTAssertEqual(model.params, start)
+
+        // A chain that started at or below today's accuracy: the lone request's run, step for step.
+        var level = config
+        level.chainHeldOutAccuracy = wholeBefore - 0.02
+        let same = try PGUEngine(model: model, configuration: level).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(same.updatedWeights, alone.updatedWeights)
+        XCTAssertEqual(same.trials.map(\.history), alone.trials.map(\.history))
+
+        // With the target fixed at the starting held-out accuracy (the default), a chain's start is the target.
+        model.params = start
+        var target = PGUConfiguration()
+        target.gamma = .fixed(0.3)
+        target.maxEpochs = 30
+        target.batchSize = 16
+        target.collapseMargin = 0.2
+        target.chainHeldOutAccuracy = wholeBefore + 0.05
+        let raised = try PGUEngine(model: model, configuration: target).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(try XCTUnwrap(raised.heldOutTarget), wholeBefore + 0.05, accuracy: 1e-12)
+    }
 }
 
 /// A fresh TinyMLP holding given parameters (for computing Grams of the original model).

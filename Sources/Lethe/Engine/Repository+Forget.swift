@@ -30,6 +30,10 @@ public struct ForgetOptions: Sendable {
     public var recipe: UnlearningRecipe
     /// A reference version (e.g. retrained without the samples) to measure JS divergence against.
     public var reference: String?
+    /// Sample forgetting: judge the request as part of the chain of sample requests that led to the
+    /// ref's version (`PGUConfiguration.chainHeldOutAccuracy`, read from the ledger) — the chain's
+    /// held-out accuracy may fall at most the collapse margin in all. False: on its own.
+    public var chained = true
 
     /// Options with GDPR Art. 17 defaults.
     public init(ref: String, selection: ForgetSelection, requestID: String? = nil, requester: String = "unspecified",
@@ -139,6 +143,9 @@ extension Repository {
         try checkDataset(parent, data)
         // Training-distribution samples no model trained on are the better target for the stopping rule.
         if recipe.heldOut == nil && data.splits.validation != nil { recipe.heldOut = .validation }
+        if options.chained, case .samples = recipe.configuration.mode {
+            recipe.configuration.chainHeldOutAccuracy = try chainStart(parent: parent, recipe: recipe)
+        }
         var positions = try positions(options.selection, in: data.splits.train)
         let done = try lift { try ledger.forgottenSampleIDs(inHistoryOf: parent.hex, dataset: data.digest) }
         if case .wholeClass = options.selection {
@@ -232,6 +239,36 @@ extension Repository {
             report.status = .failed(reason)
         }
         return report
+    }
+
+    /// The held-out accuracy where the chain of sample requests that produced `parent` started: the
+    /// recorded `val_accuracy` before the oldest request of the unbroken run of applied sample
+    /// requests, each producing the next one's starting version, that held out the same samples as
+    /// `recipe` (source, split seed and fraction, excluded classes); versions that only changed the
+    /// bases (`lethe bases`) do not break the chain. Nil when `parent` was not produced by such a
+    /// request (a trained or imported version, or one after a class request).
+    func chainStart(parent: ObjectID, recipe: UnlearningRecipe) throws(EngineError) -> Double? {
+        var producedBy: [String: RequestOutcome] = [:]
+        for id in try lift({ try ledger.appliedRequests(inHistoryOf: parent.hex) }) {
+            if let o = try lift({ try ledger.outcome(ofRequest: id) }), let after = o.versionAfter { producedBy[after] = o }
+        }
+        var version = parent
+        var start: Double?
+        while true {
+            if let o = producedBy.removeValue(forKey: version.hex) {
+                guard let before = o.versionBefore.flatMap(ObjectID.init(hex:)), let r = try? UnlearningRecipe.decode(o.hyperparameters),
+                      r.configuration.mode == .samples, r.holdsOutSameSamples(as: recipe),
+                      let accuracy = o.metrics.first(where: { $0.name == "val_accuracy" })?.before else { break }
+                start = accuracy
+                version = before
+                continue
+            }
+            // A version with its parent's weights (new bases, e.g. `lethe bases` after requests): the chain goes on through it.
+            guard let v = try? store.version(version), v.parents.count == 1, let p = try? store.version(v.parents[0]),
+                  p.tensors == v.tensors, p.spec == v.spec else { break }
+            version = v.parents[0]
+        }
+        return start
     }
 
     /// Classes forgotten whole by requests applied in the history of `version`, ascending.

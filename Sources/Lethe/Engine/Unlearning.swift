@@ -42,6 +42,12 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
         self.configuration = configuration; self.splitSeed = splitSeed; self.splitFraction = splitFraction; self.threads = threads
     }
 
+    /// Whether a run under `other` held out the same samples (its held-out accuracy is comparable).
+    public func holdsOutSameSamples(as other: UnlearningRecipe) -> Bool {
+        (heldOut ?? .testHalf) == (other.heldOut ?? .testHalf) && (excludedClasses ?? []) == (other.excludedClasses ?? [])
+            && ((heldOut ?? .testHalf) == .validation || (splitSeed == other.splitSeed && splitFraction == other.splitFraction))
+    }
+
     /// The ledger's `hyperparameters` JSON (sorted keys, so equal recipes give equal text).
     public func hyperparametersJSON() -> String {
         let e = JSONEncoder()

@@ -307,6 +307,8 @@ final class CellRunner {
 
         var steps: [StepResult] = []
         var forgotten = Set<Int>()
+        // Later requests of a sequential setting form a chain from the original (as `lethe forget` builds one from the ledger).
+        let chainStart = requests.count > 1 && mode == .samples ? pguModel.accuracy(on: LabeledSet(valSet)) : nil
         for (index, request) in requests.enumerated() {
             forgotten.formUnion(request)
             let retainIdx = (0..<train.count).filter { !forgotten.contains($0) }
@@ -330,7 +332,9 @@ final class CellRunner {
             if let clean { rows.append(try row("clean", clean.model, ctx, seconds: clean.seconds, cpuSeconds: clean.cpuSeconds, cached: clean.cached)) }
             rows.append(try row("retrain", retrained, ctx, seconds: retrainSeconds, cpuSeconds: retrainCPU, cached: retrainCached))
 
-            let engine = PGUEngine(model: pguModel, configuration: config)
+            var stepConfig = config
+            if index > 0 { stepConfig.chainHeldOutAccuracy = chainStart }
+            let engine = PGUEngine(model: pguModel, configuration: stepConfig)
             engine.progress = { [weak self] in self?.say("  pgu: " + $0) }
             clock = CellRunner.clock()
             var cpu0 = cpu()

@@ -4,7 +4,7 @@
 //                  [--gamma auto|0.95] [--scaling plain|normalized] [--baselines] [--cache DIR]
 //                  [--train-holdout N] [--class-margin F] [--class-target F] [--history]
 //                  [--no-retrain] [--subsample-collapse] [--fresh-bases-from STEP] [--skip-requests K]
-//                  [--w2 F] [--offset F] [--layer-gamma NAME=G,...]
+//                  [--w2 F] [--offset F] [--layer-gamma NAME=G,...] [--per-request-margin]
 //
 // Trains (or loads from the cache) the original model, retrains on D_r as the exact reference,
 // runs PGU from cached bases and prints one markdown table of measured figures. --no-retrain skips
@@ -13,7 +13,9 @@
 // re-bases before request S and later ones (bases of the current weights over the samples not yet
 // forgotten, where the incremental run hands on the retained bases); --skip-requests K drops the
 // first K requests of a --sequential run; --w2 and --offset set the unlearning loss's entropy weight
-// and probability offset.
+// and probability offset. Requests after the first of a --sequential run form a chain whose held-out
+// accuracy may fall at most the collapse margin below the original's (--per-request-margin: each
+// request judged against its own start, as before that rule).
 //
 //   lethe-eval cell ... / lethe-eval report ...   (the paper-style evaluation: Suite.swift, Report.swift)
 import Foundation
@@ -125,7 +127,11 @@ if let w = value("--w2").flatMap(Double.init) { config.loss.w2 = w }
 // --layer-gamma NAME=G[,NAME=G...]: a fixed γ for some layers (1 freezes a layer: its CGS is everything).
 for pair in (value("--layer-gamma") ?? "").split(separator: ",") {
     let kv = pair.split(separator: "=")
-    if kv.count == 2, let g = Double(kv[1]) { config.layerGamma[String(kv[0])] = g }
+    guard kv.count == 2, let g = Double(kv[1]) else {
+        log("Error: --layer-gamma \(pair): expected NAME=GAMMA (e.g. features.0=1)")
+        exit(64)
+    }
+    config.layerGamma[String(kv[0])] = g
 }
 if let o = value("--offset").flatMap(Double.init) { config.loss.offset = o }
 let withRetrain = !flag("--no-retrain")
@@ -133,6 +139,7 @@ let withRetrain = !flag("--no-retrain")
 print("| step | model | forget acc | retain acc | val acc | test acc | entropy-MIA | loss-MIA AUC | JS to retrain | max rho | gamma | seconds |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 var forgotten = Set<Int>()
+var chainStart: Double?
 for (step, request) in requests.enumerated() {
     forgotten.formUnion(request)
     let retainIdx = (0..<splits.train.count).filter { !forgotten.contains($0) }
@@ -153,7 +160,11 @@ for (step, request) in requests.enumerated() {
     let r = try evaluator.measure(model)
     print("| \(step + 1) | Retrain | \(pct(r.forgetAccuracy)) | \(pct(r.retainAccuracy)) | \(pct(r.validationAccuracy)) | \(pct(r.testAccuracy)) | \(pct(r.entropyMIA)) | \(f3(r.lossMIAAUC)) | 0 | — | — | \(String(format: "%.1f", retrainSeconds)) |")
     }
-    let engine = PGUEngine(model: original, configuration: config)
+    // Requests after the first form a chain from the original (--per-request-margin: each judged on its own).
+    if step == 0, case .samples = mode, !flag("--per-request-margin") { chainStart = original.accuracy(on: LabeledSet(valSet)) }
+    var stepConfig = config
+    if step > 0 { stepConfig.chainHeldOutAccuracy = chainStart }
+    let engine = PGUEngine(model: original, configuration: stepConfig)
     engine.progress = { log("  " + $0) }
     t0 = now()
     let c0 = cpu()
