@@ -43,6 +43,26 @@ public struct LayerBasis: Sendable, Equatable {
                   sigma: eig.values.map { max($0, 0).squareRoot() }, rowCount: rowCount)
     }
 
+    /// ‖ΔW Xᵀ‖_F / ‖W Xᵀ‖_F for the input rows X this basis describes, from the basis alone:
+    /// ‖A Xᵀ‖²_F = tr(A G Aᵀ) = Σ_i σ_i² ‖A u_i‖². With the retained basis it is how far an update
+    /// moves the layer's outputs on the retained data, relative to their size (0 for an update
+    /// orthogonal to every retained input). Both matrices are out × d, row-major.
+    /// - Complexity: two GEMMs of out × d × rank.
+    public func outputShift(update: Tensor<Double>, weights: Tensor<Double>) -> Double {
+        precondition(update.shape.count == 2 && update.shape[1] == dimension && weights.shape == update.shape,
+                     "update and weights must be out × \(dimension)")
+        func energy(_ a: Tensor<Double>) -> Double {
+            let t = Tensor.matmul(a, u)   // out × rank
+            var sum = 0.0
+            t.scalars.withUnsafeBufferPointer { p in
+                for r in 0..<a.shape[0] { for j in 0..<rank { let v = p[r * rank + j] * sigma[j]; sum += v * v } }
+            }
+            return sum
+        }
+        let base = energy(weights)
+        return base > 0 ? (energy(update) / base).squareRoot() : 0
+    }
+
     /// The same basis without null components (σ² ≤ `truncationTolerance` · σ₁²), for storage.
     /// The Gram matrix it describes changes by at most that tolerance.
     public func truncated() -> LayerBasis {

@@ -267,6 +267,11 @@ public struct LayerReport: Sendable, Codable, Equatable {
     public var rho: Double
     /// ‖ΔW‖_F of the committed update.
     public var updateNorm: Double
+    /// How far the update moves the layer's outputs on the retained data, relative to their size:
+    /// ‖ΔW X_rᵀ‖_F / ‖W X_rᵀ‖_F from the retained basis (`LayerBasis.outputShift`). ρ says the
+    /// update avoids the CGS; this says what the directions outside it still carry. Nil in records
+    /// written before it was measured.
+    public var retainedShift: Double?
 }
 
 /// The outcome of a PGU run.
@@ -534,8 +539,9 @@ public final class PGUEngine {
             var newWeights = [Float](repeating: 0, count: w0.count)
             for i in 0..<w0.count { newWeights[i] = Float(Double(w0[i]) + clean.scalars[i]) }
             let stored = Tensor<Double>(shape: shape, scalars: zip(newWeights, w0).map { Double($0) - Double($1) })
+            let shift = basis.outputShift(update: stored, weights: Tensor<Double>(shape: shape, scalars: w0.map(Double.init)))
             reports.append(LayerReport(layer: l.name, dimension: l.inputDimension, k: k, gamma: gamma,
-                                       rho: projector.residual(stored), updateNorm: stored.frobeniusNorm))
+                                       rho: projector.residual(stored), updateNorm: stored.frobeniusNorm, retainedShift: shift))
             if newWeights != w0 { updated[l.weightName] = newWeights }
             model.setParameterValues(l.weightName, newWeights)
         }

@@ -56,6 +56,23 @@ final class BasisTests: XCTestCase {
         XCTAssertLessThan(t.gram().maxAbsDifference(basis.gram()), 1e-9 * scale)
     }
 
+    /// ‖ΔW Xᵀ‖/‖W Xᵀ‖ from the basis alone equals the ratio computed on the rows themselves; an
+    /// update outside the rows' span moves nothing.
+    func testOutputShiftFromTheBasisEqualsTheShiftOnTheRows() throws {
+        let x = randomMatrix(80, 10, seed: 4, lowRank: 6).toDouble()
+        let basis = try LayerBasis(layer: "l", gram: gram(x.toFloat()).matrix, rowCount: 80)
+        let w = randomMatrix(5, 10, seed: 5).toDouble(), dw = randomMatrix(5, 10, seed: 6).toDouble()
+        let direct = Tensor.matmul(dw, x, transposeB: true).frobeniusNorm
+            / Tensor.matmul(w, x, transposeB: true).frobeniusNorm
+        XCTAssertEqual(basis.outputShift(update: dw, weights: w), direct, accuracy: 1e-4 * direct)
+        // The part of dw outside the rows' 6-dimensional span: its shift is zero.
+        let core = basis.leadingColumns(6)
+        let inside = Tensor.matmul(Tensor.matmul(dw, core), core, transposeB: true)
+        let outside = Tensor<Double>(shape: dw.shape, scalars: zip(dw.scalars, inside.scalars).map { $0 - $1 })
+        XCTAssertGreaterThan(outside.frobeniusNorm, 0.5 * dw.frobeniusNorm)
+        XCTAssertLessThan(basis.outputShift(update: outside, weights: w), 1e-6)
+    }
+
     func testCoreRankRules() {
         let u = Tensor<Double>(zeros: [4, 4])
         let b = LayerBasis(layer: "l", dimension: 4, u: u, sigma: [4, 3, 2, 1], rowCount: 1)
