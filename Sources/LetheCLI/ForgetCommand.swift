@@ -85,6 +85,8 @@ struct ForgetCommand: ParsableCommand {
                 "trials": .array(r.trials.map { t in .object([
                     "gamma": .number(t.gamma), "learning_rate_scale": .number(t.learningRateScale), "epochs": .int(t.epochs), "outcome": .string(t.outcome.rawValue),
                     "forget_accuracy": .number(t.forgetAccuracy), "held_out_accuracy": .number(t.heldOutAccuracy), "seconds": .number(t.seconds),
+                    "continued_from": t.continuedFrom.map { .int($0) } ?? .null,
+                    "left_out": .array((t.frozenLayers ?? []).map { .string($0) }),
                 ]) }),
                 "metrics": .object(Dictionary(uniqueKeysWithValues: r.metrics.map { m in
                     (m.name, JSONValue.object(["before": .optional(m.before), "after": .optional(m.after)]))

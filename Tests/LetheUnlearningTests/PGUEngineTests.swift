@@ -237,6 +237,68 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertGreaterThan(overruled, 0, "at least one subsample drop is overruled by the whole set")
     }
 
+    /// Class forgetting: a trial that cost the other classes more than `classLayerExclusion` is
+    /// followed by the same γ without the layer whose update moved its retained outputs most,
+    /// continued from the trial's weights minus that update; a left-out layer stays out, is
+    /// reported with γ 1 and an unchanged weight, and of two met runs at one γ the cheaper is
+    /// committed. Without the option the search behaves as before.
+    func testClassSearchLeavesOutTheLayerWithTheLargestRetainedShift() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        func run(_ c: Int, exclusion: Double?, target: Double = 0.02) throws -> (PGUResult, [String]) {
+            model.params = start
+            var config = PGUConfiguration()
+            config.mode = .wholeClass(c)
+            config.gamma = .auto(low: 0.3, high: 0.99, maxTrials: 8)
+            config.maxEpochs = 60
+            config.batchSize = 16
+            config.classTargetAccuracy = target
+            config.classLayerExclusion = exclusion
+            var lines: [String] = []
+            let engine = PGUEngine(model: model, configuration: config)
+            engine.progress = { lines.append($0) }
+            return (try engine.run(bases: bases, forget: train.filter { $0 == c }, heldOut: val), lines)
+        }
+        // Class 2: the first trial (γ 0.99) costs the other classes 5.7 points, a collapse; fc1's
+        // retained shift is 0.21 against fc2's 0.004: fc1 is left out, and the search goes on without it.
+        let (result, lines) = try run(2, exclusion: 0.02)
+        XCTAssertEqual(result.status, .applied)
+        let first = try XCTUnwrap(result.trials.first)
+        XCTAssertEqual(first.outcome, .collapsed)
+        XCTAssertNil(first.frozenLayers)
+        XCTAssertEqual(result.trials[1].gamma, first.gamma, "the same γ again")
+        XCTAssertEqual(result.trials[1].learningRateScale, first.learningRateScale, "not a slower retry")
+        XCTAssertEqual(result.trials[1].continuedFrom, 1)
+        XCTAssertTrue(result.trials.dropFirst().allSatisfy { $0.frozenLayers == ["fc1"] })
+        XCTAssertEqual(lines.filter { $0.contains("fc1 is left out") }.count, 1)
+        let fc1 = try XCTUnwrap(result.layers.first { $0.layer == "fc1" })
+        XCTAssertEqual(fc1.gamma, 1)
+        XCTAssertEqual(fc1.k, 10)
+        XCTAssertEqual(fc1.updateNorm, 0)
+        XCTAssertEqual(model.params["fc1.weight"], start["fc1.weight"])
+        XCTAssertNotEqual(model.params["fc2.weight"], start["fc2.weight"])
+        XCTAssertLessThanOrEqual(result.maxRho, 1e-5)
+        XCTAssertGreaterThanOrEqual(result.heldOutAccuracyAfter, result.heldOutAccuracyBefore - 0.02)
+        // Without the option the same collapse is retried at half the learning rate, fc1 moving.
+        let (old, _) = try run(2, exclusion: nil)
+        XCTAssertEqual(old.trials.first?.history, first.history)
+        XCTAssertEqual(old.trials[1].learningRateScale, 0.5)
+        XCTAssertTrue(old.trials.allSatisfy { $0.frozenLayers == nil })
+
+        // Class 1 (target 5%) with any cost too much: the run without fc1 is met but costs more
+        // than the one with it, which is committed.
+        let (cheaper, _) = try run(1, exclusion: 0.001, target: 0.05)
+        let n = cheaper.trials.count
+        let met = cheaper.trials[n - 2], retry = cheaper.trials[n - 1]
+        XCTAssertEqual(met.outcome, .met)
+        XCTAssertEqual(retry.outcome, .met)
+        XCTAssertEqual(retry.gamma, met.gamma)
+        XCTAssertEqual(retry.frozenLayers, ["fc1"])
+        XCTAssertLessThan(retry.heldOutAccuracy, met.heldOutAccuracy)
+        XCTAssertEqual(cheaper.heldOutAccuracyAfter, met.heldOutAccuracy)
+        XCTAssertNotEqual(model.params["fc1.weight"], start["fc1.weight"])
+    }
+
     /// In a chain of requests the collapse margin bounds the whole drop since the chain's start:
     /// nothing left → refused before any trial, weights untouched; something left → the guard fires
     /// at the narrower floor and the target is the chain's starting accuracy; a start at or below

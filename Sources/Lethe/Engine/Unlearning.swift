@@ -236,6 +236,7 @@ extension Repository {
             let phase = "trial \(i + 1): gamma " + String(format: "%.4f lr x%g", t.gamma, t.learningRateScale) + " \(t.outcome.rawValue) after \(t.epochs) epochs"
                 + String(format: " (forget %.4f, held-out %.4f)", t.forgetAccuracy, t.heldOutAccuracy)
                 + (t.continuedFrom.map { ", continued from trial \($0)" } ?? "")
+                + (t.frozenLayers.map { ", left out: " + $0.joined(separator: ", ") } ?? "")
             timings.append(PhaseTiming(phase: phase, seconds: t.seconds))
         }
         timings.append(PhaseTiming(phase: "pgu_total", seconds: run))

@@ -13,7 +13,8 @@
 // re-bases before request S and later ones (bases of the current weights over the samples not yet
 // forgotten, where the incremental run hands on the retained bases); --skip-requests K drops the
 // first K requests of a --sequential run; --w2 and --offset set the unlearning loss's entropy weight
-// and probability offset. Requests after the first of a --sequential run form a chain whose held-out
+// and probability offset. --attribute reverts each layer's update alone after the run and reports
+// the test accuracy on the forgotten class and on the others. Requests after the first of a --sequential run form a chain whose held-out
 // accuracy may fall at most the collapse margin below the original's (--per-request-margin: each
 // request judged against its own start, as before that rule).
 //
@@ -166,6 +167,7 @@ for (step, request) in requests.enumerated() {
     if step > 0 { stepConfig.chainHeldOutAccuracy = chainStart }
     let engine = PGUEngine(model: original, configuration: stepConfig)
     engine.progress = { log("  " + $0) }
+    let before = Dictionary(uniqueKeysWithValues: original.unlearningLayers.map { ($0.weightName, original.parameterValues($0.weightName)) })
     t0 = now()
     let c0 = cpu()
     if let from = value("--fresh-bases-from").flatMap(Int.init), step + 1 >= from {
@@ -195,6 +197,29 @@ for (step, request) in requests.enumerated() {
     for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho)) |ΔW| \(String(format: "%.4f", l.updateNorm)) retained shift \(String(format: "%.4f", l.retainedShift ?? .nan))") }
     if case .applied = result.status {
         bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
+    }
+    if flag("--attribute") {
+        // Each layer's update reverted alone: which layer carries the cost (and the forgetting).
+        func split() throws -> (own: Double, others: Double) {
+            let out = try Training.evaluate(original, on: testSet)
+            var oc = 0, on = 0, cc = 0, cn = 0
+            let c: Int32 = { if case .wholeClass(let c) = mode { return Int32(c) }; return -1 }()
+            for i in 0..<testSet.count {
+                let ok = out.predictions[i] == testSet.labels[i]
+                if testSet.labels[i] == c { cn += 1; if ok { cc += 1 } } else { on += 1; if ok { oc += 1 } }
+            }
+            return (cn > 0 ? Double(cc) / Double(cn) : .nan, Double(oc) / Double(max(on, 1)))
+        }
+        let all = try split()
+        log(String(format: "  attribution: with every update: class %.2f%%, other classes %.2f%%", 100 * all.own, 100 * all.others))
+        for l in original.unlearningLayers {
+            guard let old = before[l.weightName] else { continue }
+            let now = original.parameterValues(l.weightName)
+            original.setParameterValues(l.weightName, old)
+            let r = try split()
+            original.setParameterValues(l.weightName, now)
+            log(String(format: "  attribution: %@ reverted: class %.2f%%, other classes %.2f%%", l.name as NSString, 100 * r.own, 100 * r.others))
+        }
     }
     if case .wholeClass(let c) = mode {
         let testOf = try Training.evaluate(original, on: testSet)
