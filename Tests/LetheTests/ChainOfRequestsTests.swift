@@ -6,25 +6,10 @@ import LetheUnlearning
 
 /// `forget` judges a sample request as part of the chain of sample requests that led to the ref's
 /// version: the chain's starting held-out accuracy comes from the ledger and is recorded with the request.
-final class ChainOfRequestsTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-chain-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class ChainOfRequestsTests: RepositoryTestCase {
     func testTheChainStartsAtTheFirstRequestAndSurvivesRebasing() throws {
-        let repo = try Repository.initialize(in: dir, origin: "lethe.test/chain")
-        let data = try LoadedData.load("digits")
+        let (repo, data, _, _) = try digitsRepository(origin: "lethe.test/chain")
         let train = data.splits.train
-        var spec = ModelSpec(arch: "mlp")
-        spec.hidden = [64, 32]
-        let model = try Model(spec: spec, inputShape: train.sampleShape, classes: train.classCount, seed: 0)
-        _ = try Training.train(model, on: train, config: TrainingConfig(epochs: 3, batchSize: 128, learningRate: 0.05, schedule: .constant, seed: 0))
-        _ = try repo.commitTrained(model, data: data, ref: "prod", message: "test model")
         _ = try repo.storeBases(ref: "prod", data: data, threads: 1)
 
         var config = PGUConfiguration()

@@ -7,15 +7,7 @@ import LetheUnlearning
 
 /// The engine's write ordering: a crash between the ledger commit and the store's ref move is
 /// completed on open; a ref moved outside the engine is adopted into the ledger.
-final class RepositoryTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-repo-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class RepositoryTests: RepositoryTestCase {
 
     func tensor(_ values: [Float]) -> NamedTensor {
         NamedTensor(name: "w", dtype: .f32, shape: [values.count], data: values.withUnsafeBytes { Array($0) })

@@ -6,25 +6,10 @@ import LetheUnlearning
 @testable import Lethe
 
 /// Sharded bases: N partial Gram passes, written to files and summed, give the bases of one pass.
-final class ShardedBasesTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lethe-shards-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class ShardedBasesTests: RepositoryTestCase {
 
     func testFourShardsGiveTheBasesOfOnePass() throws {
-        let repo = try Repository.initialize(in: dir, origin: "lethe.test/shards")
-        let data = try LoadedData.load("digits")
-        var spec = ModelSpec(arch: "mlp")
-        spec.hidden = [64, 32]
-        let model = try Model(spec: spec, inputShape: data.splits.train.sampleShape, classes: data.splits.train.classCount, seed: 0)
-        _ = try Training.train(model, on: data.splits.train,
-                               config: TrainingConfig(epochs: 3, batchSize: 128, learningRate: 0.05, schedule: .constant, seed: 0))
-        let trained = try repo.commitTrained(model, data: data, ref: "prod", message: "test model")
+        let (repo, data, model, trainedVersion) = try digitsRepository(origin: "lethe.test/shards")
 
         // Four shards, each through its file; one pass over the whole split for comparison.
         var partials: [PartialGram] = []
@@ -36,7 +21,7 @@ final class ShardedBasesTests: XCTestCase {
             partials.append(try PartialGram.decode(path: path))
         }
         XCTAssertEqual(partials.reduce(0) { $0 + $1.samples }, data.splits.train.count)
-        XCTAssertEqual(try repo.head("prod"), trained.version, "partial passes change nothing")
+        XCTAssertEqual(try repo.head("prod"), trainedVersion, "partial passes change nothing")
         let onePass = try PGUEngine.computeBases(model: model, images: data.splits.train.images).map { $0.truncated() }
 
         // Refusals: a missing shard, a repeated one; nothing moves.
@@ -46,7 +31,7 @@ final class ShardedBasesTests: XCTestCase {
         XCTAssertThrowsError(try repo.reduceBases(ref: "prod", data: data, partials: partials + [partials[1]], threads: 1)) {
             XCTAssertTrue("\($0)".contains("repeated 1"), "\($0)")
         }
-        XCTAssertEqual(try repo.head("prod"), trained.version)
+        XCTAssertEqual(try repo.head("prod"), trainedVersion)
 
         let (write, reduced) = try repo.reduceBases(ref: "prod", data: data, partials: partials.reversed(), threads: 1)
         XCTAssertEqual(try repo.head("prod"), write.version)
@@ -77,14 +62,8 @@ final class ShardedBasesTests: XCTestCase {
     /// Bases of a version that forgot samples leave them out (one pass and sharded alike): a Gram
     /// over the whole split would write the forgotten samples back into the cached bases.
     func testBasesOfAVersionThatForgotLeaveTheForgottenSamplesOut() throws {
-        let repo = try Repository.initialize(in: dir, origin: "lethe.test/rebase")
-        let data = try LoadedData.load("digits")
+        let (repo, data, _, _) = try digitsRepository(origin: "lethe.test/rebase")
         let train = data.splits.train
-        var spec = ModelSpec(arch: "mlp")
-        spec.hidden = [64, 32]
-        let model = try Model(spec: spec, inputShape: train.sampleShape, classes: train.classCount, seed: 0)
-        _ = try Training.train(model, on: train, config: TrainingConfig(epochs: 3, batchSize: 128, learningRate: 0.05, schedule: .constant, seed: 0))
-        _ = try repo.commitTrained(model, data: data, ref: "prod", message: "test model")
         _ = try repo.storeBases(ref: "prod", data: data, threads: 1)
         XCTAssertEqual(try repo.retainedSampleCount(ref: "prod", data: data), train.count)
 
