@@ -159,6 +159,8 @@ struct PGURunInfo: Codable, Equatable {
         var epochs: Int
         var outcome: String
         var seconds: Double
+        /// Layers left out of the trial (class forgetting); nil for none and in older records.
+        var leftOut: [String]?
     }
 
     struct Layer: Codable, Equatable {
@@ -167,6 +169,8 @@ struct PGURunInfo: Codable, Equatable {
         var k: Int
         var gamma: Double
         var rho: Double
+        /// ‖ΔW X_rᵀ‖/‖W X_rᵀ‖ from the retained basis; nil in older records.
+        var retainedShift: Double?
     }
 
     init(_ r: PGUResult) {
@@ -178,8 +182,9 @@ struct PGURunInfo: Codable, Equatable {
         maxRho = r.maxRho
         timings = r.timings
         trials = r.trials.map { Trial(gamma: $0.gamma, learningRateScale: $0.learningRateScale, epochs: $0.epochs,
-                                      outcome: $0.outcome.rawValue, seconds: $0.seconds) }
-        layers = r.layers.map { Layer(layer: $0.layer, dimension: $0.dimension, k: $0.k, gamma: $0.gamma, rho: $0.rho) }
+                                      outcome: $0.outcome.rawValue, seconds: $0.seconds, leftOut: $0.frozenLayers) }
+        layers = r.layers.map { Layer(layer: $0.layer, dimension: $0.dimension, k: $0.k, gamma: $0.gamma, rho: $0.rho,
+                                      retainedShift: $0.retainedShift) }
     }
 }
 
