@@ -401,6 +401,18 @@ enum Report {
         let epochs = g.cells.flatMap { c in c.steps.compactMap { $0.pguRun?.trials.reduce(0) { $0 + $1.epochs } } }
         let trialCounts = g.cells.flatMap { c in c.steps.compactMap { $0.pguRun?.trials.count } }
         md += "PGU γ trials per request: \(Stat(values: trialCounts.map(Double.init)).text("%.1f")); epochs over D_f summed over trials: \(Stat(values: epochs.map(Double.init)).text("%.1f")).\n\n"
+        // Layers the committed update left out (γ 1, the whole input space protected).
+        var leftOut: [String] = []
+        for c in g.cells {
+            for s in c.steps {
+                let names = (s.pguRun?.layers ?? []).filter { $0.gamma == 1 && $0.k == $0.dimension }.map(\.layer)
+                if !names.isEmpty { leftOut.append("seed \(c.seed)\(g.stepCount > 1 ? " step \(s.step)" : ""): " + names.joined(separator: ", ")) }
+            }
+        }
+        if !leftOut.isEmpty {
+            md += "Layers left out of the committed update (γ 1; class requests leave out the layer they move most when the other classes pay more than 2 points): "
+                + leftOut.joined(separator: "; ") + ".\n\n"
+        }
         return md
     }
 
