@@ -63,6 +63,13 @@ public struct LayerBasis: Sendable, Equatable {
         return base > 0 ? (energy(update) / base).squareRoot() : 0
     }
 
+    /// `outputShift` of the update from weights `w0` to `w1` (out × d, row-major Float32), in Float64.
+    public func outputShift(from w0: [Float], to w1: [Float]) -> Double {
+        let shape = [w0.count / dimension, dimension]
+        return outputShift(update: Tensor(shape: shape, scalars: zip(w1, w0).map { Double($0) - Double($1) }),
+                           weights: Tensor(shape: shape, scalars: w0.map(Double.init)))
+    }
+
     /// The same basis without null components (σ² ≤ `truncationTolerance` · σ₁²), for storage.
     /// The Gram matrix it describes changes by at most that tolerance.
     public func truncated() -> LayerBasis {

@@ -493,6 +493,16 @@ public final class PGUEngine {
         // Where the next trial starts: the original weights, or (continueTrials) the end point of
         // the last abandoned trial, with that trial's number.
         var from: (weights: [String: [Float]], trial: Int?) = (original, nil)
+        // Of two met trials: with `classLayerExclusion`, one within that cost to the other classes
+        // before one that is not; then the higher γ; at the same γ, the smaller cost to the held-out samples.
+        func preferred(_ a: TrialRecord, over b: TrialRecord) -> Bool {
+            func affordable(_ r: TrialRecord) -> Bool {
+                guard case .wholeClass = configuration.mode, let e = configuration.classLayerExclusion else { return true }
+                return start.heldOut - r.heldOutAccuracy <= e
+            }
+            if affordable(a) != affordable(b) { return affordable(a) }
+            return a.gamma > b.gamma || (a.gamma == b.gamma && a.heldOutAccuracy > b.heldOutAccuracy)
+        }
         // Layers left out (class forgetting, `classLayerExclusion`), and the last trial's end point.
         var frozen: [String] = []
         var last: (record: TrialRecord, weights: [String: [Float]])?
@@ -510,22 +520,7 @@ public final class PGUEngine {
                              100 * record.heldOutAccuracy, record.seconds)
                       + (from.trial.map { ", continued from trial \($0)" } ?? "")
                       + (frozen.isEmpty ? "" : ", left out: " + frozen.joined(separator: ", ")))
-            // The highest γ that met the rule; at the same γ, the run that cost the held-out samples
-            // least. With `classLayerExclusion`, a run within that cost comes before any that is not.
-            func affordable(_ r: TrialRecord) -> Bool {
-                guard case .wholeClass = configuration.mode, let e = configuration.classLayerExclusion else { return true }
-                return start.heldOut - r.heldOutAccuracy <= e
-            }
-            if record.outcome == .met {
-                if let b = best {
-                    let (now, then) = (affordable(record), affordable(b.record))
-                    if now != then ? now : (gamma > b.gamma || (gamma == b.gamma && record.heldOutAccuracy > b.record.heldOutAccuracy)) {
-                        best = (gamma, weights, record)
-                    }
-                } else {
-                    best = (gamma, weights, record)
-                }
-            }
+            if record.outcome == .met, best.map({ preferred(record, over: $0.record) }) ?? true { best = (gamma, weights, record) }
             if configuration.continuesTrials && (record.outcome == .abandoned || record.outcome == .budgetExhausted) {
                 from = (weights, trials.count)
             }
@@ -541,11 +536,9 @@ public final class PGUEngine {
             var shifts: [(layer: UnlearningLayer, shift: Double)] = []
             for l in layers where !frozen.contains(l.name) {
                 guard let basis = retained[l.name], let w0 = original[l.weightName], let w1 = weights[l.weightName], w1 != w0 else { continue }
-                let shape = [l.outputCount, l.inputDimension]
-                let delta = Tensor<Double>(shape: shape, scalars: zip(w1, w0).map { Double($0) - Double($1) })
-                shifts.append((l, basis.outputShift(update: delta, weights: Tensor<Double>(shape: shape, scalars: w0.map(Double.init)))))
+                shifts.append((l, basis.outputShift(from: w0, to: w1)))
             }
-            guard shifts.count > 1, let (layer, shift) = shifts.max(by: { $0.shift < $1.shift }), let w0 = original[layer.weightName] else { return false }
+            guard shifts.count > 1, let layer = shifts.max(by: { $0.shift < $1.shift })?.layer, let w0 = original[layer.weightName] else { return false }
             var next = weights
             next[layer.weightName] = w0
             restore(next)
@@ -629,9 +622,9 @@ public final class PGUEngine {
             var newWeights = [Float](repeating: 0, count: w0.count)
             for i in 0..<w0.count { newWeights[i] = Float(Double(w0[i]) + clean.scalars[i]) }
             let stored = Tensor<Double>(shape: shape, scalars: zip(newWeights, w0).map { Double($0) - Double($1) })
-            let shift = basis.outputShift(update: stored, weights: Tensor<Double>(shape: shape, scalars: w0.map(Double.init)))
             reports.append(LayerReport(layer: l.name, dimension: l.inputDimension, k: k, gamma: gamma,
-                                       rho: projector.residual(stored), updateNorm: stored.frobeniusNorm, retainedShift: shift))
+                                       rho: projector.residual(stored), updateNorm: stored.frobeniusNorm,
+                                       retainedShift: basis.outputShift(from: w0, to: newWeights)))
             if newWeights != w0 { updated[l.weightName] = newWeights }
             model.setParameterValues(l.weightName, newWeights)
         }

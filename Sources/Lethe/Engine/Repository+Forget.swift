@@ -134,7 +134,9 @@ extension Repository {
         let lock = try EngineLock(directory: location.directory.path)
         defer { withExtendedLifetime(lock) {} }
         let parent = try head(options.ref)
-        let gone = try forgottenClasses(inHistoryOf: parent)
+        // The requests applied in the parent's history, read once: forgotten classes and the chain's start.
+        let history = try appliedOutcomes(inHistoryOf: parent)
+        let gone = Repository.forgottenClasses(in: history)
         if case .wholeClass(let c) = options.selection {
             recipe.excludedClasses = gone.filter { $0 != c }
         } else {
@@ -144,7 +146,7 @@ extension Repository {
         // Training-distribution samples no model trained on are the better target for the stopping rule.
         if recipe.heldOut == nil && data.splits.validation != nil { recipe.heldOut = .validation }
         if options.chained, case .samples = recipe.configuration.mode {
-            recipe.configuration.chainHeldOutAccuracy = try chainStart(parent: parent, recipe: recipe)
+            recipe.configuration.chainHeldOutAccuracy = chainStart(parent: parent, recipe: recipe, history: history)
         }
         var positions = try positions(options.selection, in: data.splits.train)
         let done = try lift { try ledger.forgottenSampleIDs(inHistoryOf: parent.hex, dataset: data.digest) }
@@ -247,16 +249,14 @@ extension Repository {
     /// `recipe` (source, split seed and fraction, excluded classes); versions that only changed the
     /// bases (`lethe bases`) do not break the chain. Nil when `parent` was not produced by such a
     /// request (a trained or imported version, or one after a class request).
-    func chainStart(parent: ObjectID, recipe: UnlearningRecipe) throws(EngineError) -> Double? {
-        var producedBy: [String: RequestOutcome] = [:]
-        for id in try lift({ try ledger.appliedRequests(inHistoryOf: parent.hex) }) {
-            if let o = try lift({ try ledger.outcome(ofRequest: id) }), let after = o.versionAfter { producedBy[after] = o }
-        }
+    func chainStart(parent: ObjectID, recipe: UnlearningRecipe, history: [(outcome: RequestOutcome, recipe: UnlearningRecipe?)]) -> Double? {
+        var producedBy: [String: (outcome: RequestOutcome, recipe: UnlearningRecipe?)] = [:]
+        for h in history { if let after = h.outcome.versionAfter { producedBy[after] = h } }
         var version = parent
         var start: Double?
         while true {
-            if let o = producedBy.removeValue(forKey: version.hex) {
-                guard let before = o.versionBefore.flatMap(ObjectID.init(hex:)), let r = try? UnlearningRecipe.decode(o.hyperparameters),
+            if let (o, r) = producedBy.removeValue(forKey: version.hex) {
+                guard let before = o.versionBefore.flatMap(ObjectID.init(hex:)), let r,
                       r.configuration.mode == .samples, r.holdsOutSameSamples(as: recipe),
                       let accuracy = o.metrics.first(where: { $0.name == "val_accuracy" })?.before else { break }
                 start = accuracy
@@ -271,12 +271,21 @@ extension Repository {
         return start
     }
 
-    /// Classes forgotten whole by requests applied in the history of `version`, ascending.
-    func forgottenClasses(inHistoryOf version: ObjectID) throws(EngineError) -> [Int] {
-        var out = Set<Int>()
+    /// The outcomes of the requests applied in the history of `version`, in log order, each with its
+    /// decoded recipe (nil when its hyperparameters are not an engine recipe).
+    func appliedOutcomes(inHistoryOf version: ObjectID) throws(EngineError) -> [(outcome: RequestOutcome, recipe: UnlearningRecipe?)] {
+        var out: [(outcome: RequestOutcome, recipe: UnlearningRecipe?)] = []
         for id in try lift({ try ledger.appliedRequests(inHistoryOf: version.hex) }) {
-            guard let o = try lift({ try ledger.outcome(ofRequest: id) }),
-                  let recipe = try? UnlearningRecipe.decode(o.hyperparameters) else { continue }
+            guard let o = try lift({ try ledger.outcome(ofRequest: id) }) else { continue }
+            out.append((o, try? UnlearningRecipe.decode(o.hyperparameters)))
+        }
+        return out
+    }
+
+    /// Classes forgotten whole by the requests of `history` (`appliedOutcomes`), ascending.
+    static func forgottenClasses(in history: [(outcome: RequestOutcome, recipe: UnlearningRecipe?)]) -> [Int] {
+        var out = Set<Int>()
+        for case let (_, recipe?) in history {
             if case .wholeClass(let c) = recipe.configuration.mode { out.insert(c) }
         }
         return out.sorted()
