@@ -155,8 +155,10 @@ struct UnlearnCommand: ParsableCommand {
             result = model
         } else if let baseline = UnlearningBaseline(rawValue: method) {
             let training = TrainingConfig(epochs: 15, batchSize: 128, learningRate: 0.05, schedule: .cosine(totalEpochs: 15, minimum: 0), seed: seed)
+            var target: Double?
+            if case .wholeClass = config.mode { target = config.classTargetAccuracy ?? 1 / Double(train.classCount) }
             result = try baseline.run(original: model, retain: retain, forget: forget, training: training, initSeed: seed,
-                                      epochs: 2, learningRate: 0.01, seed: seed)
+                                      epochs: 2, learningRate: 0.01, seed: seed, forgetTarget: target)
         } else { return }
         let seconds = Date().timeIntervalSince(t0)
         let after = try evaluator.measure(result)

@@ -12,6 +12,8 @@ public enum NNError: Error, CustomStringConvertible, Sendable, Equatable {
     case invalidConfiguration(String)
     /// A file that could not be read or written (the call and path are in the message).
     case io(String)
+    /// Training or unlearning that left non-finite weights (what ran and what to lower are in the message).
+    case diverged(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum NNError: Error, CustomStringConvertible, Sendable, Equatable {
         case .invalidStateDict(let m): return "invalid state_dict: \(m)"
         case .invalidConfiguration(let m): return "invalid training configuration: \(m)"
         case .io(let m): return "I/O error: \(m)"
+        case .diverged(let m): return "diverged: \(m)"
         }
     }
 }
