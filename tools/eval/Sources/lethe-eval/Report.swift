@@ -234,7 +234,9 @@ enum Report {
               (poisoned) labels and "D_f true-label acc" on their true labels; test accuracy is on clean test labels.
             - **Rows.** Original; Retrain (the exact reference); PGU (`PGUEngine` from the original's bases, the
               configuration below); Fine-tune (epochs over D_r at a constant learning rate); NegGrad+ (ascent on D_f,
-              descent on D_r, β = 0.95); Random-label (D_f with random wrong labels mixed with D_r batches).
+              descent on D_r, β = 0.95; on a whole class, in records from 64135c7 on, it stops once the last 512
+              forget samples it stepped on are at the class target — unstopped, its ascent left non-finite weights);
+              Random-label (D_f with random wrong labels mixed with D_r batches).
             - **Columns.** Accuracies on D_f (every sample forgotten so far), D_r and test; the entropy membership
               attack (logistic regression on softmax entropy, D_r members vs test non-members) applied to D_f:
               the fraction of D_f it calls members, or *no signal* when the attack cannot separate its own
