@@ -81,9 +81,9 @@ public enum UnlearningBaseline: String, Sendable, Codable, CaseIterable {
     ///   - retain: D_r; forget: D_f.
     ///   - training: the original training configuration (retrain uses it unchanged).
     ///   - epochs: epochs for the fine-tuning baselines.
-    ///   - forgetTarget: NegGrad+ only: stop the ascent once the forget batches of the last pass
-    ///     window (`mixedLoop`) are classified correctly at most this often — for a whole class the
-    ///     class target PGU stops at. Nil runs every pass.
+    ///   - forgetTarget: NegGrad+ only: stop once the last `forgetWindow` forget samples it stepped on
+    ///     are classified correctly at most this often (`mixedLoop`) — for a whole class, the class
+    ///     target PGU stops at. Nil runs every pass.
     /// - Throws: `NNError.diverged` when the result has a non-finite weight (nothing is returned).
     public func run(original: Model, retain: Dataset, forget: Dataset, training: TrainingConfig, initSeed: UInt64,
                     epochs: Int, learningRate: Float, seed: UInt64, forgetTarget: Double? = nil) throws(NNError) -> Model {
