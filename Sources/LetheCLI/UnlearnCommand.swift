@@ -34,6 +34,9 @@ struct UnlearnCommand: ParsableCommand {
             .option("max-epochs", value: "n", help: "Epoch budget of a PGU run.", default: "100"),
             .option("batch-size", value: "n", help: "Forget batch size.", default: "128"),
             .option("tolerance", value: "t", help: "Largest allowed orthogonality residual rho.", default: "1e-05"),
+            .option("baseline-epochs", value: "n", help: "Baselines: epochs over D_r (finetune) or passes over D_f (neggrad+, random-label).",
+                    default: "2"),
+            .option("baseline-lr", value: "rate", help: "Baselines' constant learning rate (retrain keeps its training recipe).", default: "0.01"),
             .option("seed", value: "n", help: "Seed of the forget-batch order.", default: "0"),
             .option("threads", value: "n", help: "OpenBLAS threads.", default: "2"),
             .option("out", short: "o", value: "file", help: "Where to write the new weights (.safetensors).", required: true),
@@ -41,6 +44,7 @@ struct UnlearnCommand: ParsableCommand {
 
     var modelPath: String, specPath: String?, arch: String?, data: String, samplesPath: String?, forgetClass: Int?
     var method: String, out: String, threads: Int, seed: UInt64
+    var baselineEpochs: Int, baselineLearningRate: Float
     var config = PGUConfiguration()
 
     init(from values: ParsedValues) throws(CommandLineError) {
@@ -57,6 +61,12 @@ struct UnlearnCommand: ParsableCommand {
             throw .usage("The value '\(method)' is invalid for '--method': expected pgu, retrain, finetune, neggrad+ or random-label")
         }
         threads = try values.option("threads", default: 2)
+        baselineEpochs = try values.option("baseline-epochs", default: 2)
+        guard baselineEpochs >= 1 else { throw .usage("The value '\(baselineEpochs)' is invalid for '--baseline-epochs': expected a positive integer") }
+        baselineLearningRate = try values.option("baseline-lr", default: 0.01)
+        guard baselineLearningRate > 0, baselineLearningRate.isFinite else {
+            throw .usage("The value '\(baselineLearningRate)' is invalid for '--baseline-lr': expected a positive number")
+        }
         seed = try values.option("seed", default: 0)
         let gammaText: String = try values.option("gamma", default: "auto")
         if gammaText != "auto" {
@@ -158,7 +168,7 @@ struct UnlearnCommand: ParsableCommand {
             var target: Double?
             if case .wholeClass = config.mode { target = config.classTargetAccuracy ?? 1 / Double(train.classCount) }
             result = try baseline.run(original: model, retain: retain, forget: forget, training: training, initSeed: seed,
-                                      epochs: 2, learningRate: 0.01, seed: seed, forgetTarget: target)
+                                      epochs: baselineEpochs, learningRate: baselineLearningRate, seed: seed, forgetTarget: target)
         } else { return }
         let seconds = Date().timeIntervalSince(t0)
         let after = try evaluator.measure(result)

@@ -65,5 +65,26 @@ final class UnlearnCLITests: XCTestCase {
         XCTAssertEqual(dup.status, 1)
         XCTAssertTrue(dup.err.hasSuffix("ids.txt: sample id 7 is listed more than once\n"), dup.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "x"))
+
+        // NegGrad+ on a class with its own epochs and learning rate: stopped at the class target.
+        let ng = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--method", "neggrad+",
+                               "--baseline-epochs", "20", "--baseline-lr", "0.05", "-o", out + "ng", "--json"])
+        XCTAssertEqual(ng.status, 0, ng.err)
+        let ngMetrics = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(ng.out.utf8)) as? [String: Any])?["metrics"] as? [[String: Any]])
+        func after(_ name: String) throws -> Double { try XCTUnwrap(ngMetrics.first { $0["name"] as? String == name }?["after"] as? Double) }
+        XCTAssertLessThanOrEqual(try after("forget accuracy"), 0.02)
+        XCTAssertGreaterThan(try after("test accuracy"), 0.6, "stopped before the ascent took the other classes with it")
+        // A baseline that overflows the weights is an error and writes nothing; a bad rate is a usage error.
+        let diverged = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", idFile, "--method", "neggrad+",
+                                     "--baseline-epochs", "5", "--baseline-lr", "100000", "-o", out + "x"])
+        XCTAssertEqual(diverged.status, 1)
+        let lines = diverged.err.split(separator: "\n")
+        XCTAssertEqual(lines.first, "forgetting 40 of 1438 training samples with neggrad+")
+        XCTAssertEqual(lines.count, 2, diverged.err)
+        XCTAssertTrue(lines.last?.hasPrefix("Error: diverged: neggrad+ left non-finite values in ") == true, diverged.err)
+        let zero = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--method", "finetune", "--baseline-lr", "0", "-o", out + "x"])
+        XCTAssertEqual(zero.status, 64)
+        XCTAssertEqual(zero.err.split(separator: "\n").first, "Error: The value '0.0' is invalid for '--baseline-lr': expected a positive number")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "x"))
     }
 }
