@@ -175,8 +175,9 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     /// The collapse margin then bounds the chain's whole drop, not each request's: a request may
     /// lower held-out accuracy by at most `collapseMargin` minus what the chain already lost, and
     /// is refused before any trial when nothing is left. A per-request margin lets drops add up:
-    /// measured (Fashion-MNIST `mlp`, 4 sequential requests of 250 samples, seed 1, Zen kernel),
-    /// every request stayed within its 1-point margin while test accuracy went 90.30 → 88.80%.
+    /// measured (Fashion-MNIST `mlp`, 4 sequential requests of 250 samples, seed 1, Cooperlake
+    /// kernel on an AMD EPYC), every request stayed within its 1-point margin while test accuracy
+    /// went 90.30 → 88.80%.
     /// On another machine of that kind the per-request run refused the 4th request; as a chain it
     /// stopped at the chain's target and committed with test accuracy 89.42% (original 90.36%).
     /// With `stopAtStartingHeldOut`, the stopping rule's target is also at least this accuracy —
