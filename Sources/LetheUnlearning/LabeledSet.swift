@@ -45,16 +45,21 @@ extension UnlearnableModel {
     /// Top-1 accuracy on a set (eval mode); 0 for an empty set.
     public func accuracy(on set: LabeledSet, batchSize: Int = Training.evaluationBatchSize) -> Double {
         guard set.count > 0 else { return 0 }
+        let predicted = predictions(on: set, batchSize: batchSize)
+        return Double(zip(predicted, set.labels).filter { $0 == $1 }.count) / Double(set.count)
+    }
+
+    /// Top-1 predicted class of every sample (eval mode; the first maximum on ties).
+    public func predictions(on set: LabeledSet, batchSize: Int = Training.evaluationBatchSize) -> [Int] {
+        guard set.count > 0 else { return [] }
         let z = logits(set.images, batchSize: batchSize)
         let c = z.shape[1]
-        var correct = 0
-        z.scalars.withUnsafeBufferPointer { p in
-            for i in 0..<set.count {
+        return z.scalars.withUnsafeBufferPointer { p in
+            (0..<set.count).map { i in
                 var best = 0
                 for j in 1..<c where p[i * c + j] > p[i * c + best] { best = j }
-                if best == set.labels[i] { correct += 1 }
+                return best
             }
         }
-        return Double(correct) / Double(set.count)
     }
 }
