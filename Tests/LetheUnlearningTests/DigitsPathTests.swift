@@ -153,3 +153,57 @@ final class NegGradBaselineTests: XCTestCase {
         }
     }
 }
+
+/// De-poisoning on real data: digits with flipped labels, PGU on those samples with their wrong labels.
+final class DepoisonPathTests: XCTestCase {
+    /// The target is each wrong label's false-positive rate on the held-out set, averaged.
+    func testFalsePositiveRateTarget() {
+        // Held-out: truth [0, 0, 1, 1, 2], predicted [1, 0, 1, 1, 1]: class 1 is given to 2 of the 3
+        // samples of other classes, class 0 to none of 3, class 2 to none of 4.
+        let predicted = [1, 0, 1, 1, 1], truth = [0, 0, 1, 1, 2]
+        XCTAssertEqual(PGUEngine.falsePositiveRate(of: [1], predicted: predicted, truth: truth), 2.0 / 3.0, accuracy: 1e-12)
+        XCTAssertEqual(PGUEngine.falsePositiveRate(of: [1, 0, 2, 2], predicted: predicted, truth: truth), (2.0 / 3.0) / 4, accuracy: 1e-12)
+        XCTAssertEqual(PGUEngine.falsePositiveRate(of: [], predicted: predicted, truth: truth), 0)
+    }
+
+    func testDepoisoningTakesTheWrongLabelsToTheirFalsePositiveRate() throws {
+        let splits = try DatasetLoader.load("digits")
+        var poisoned = splits.train
+        let flipped = Array(stride(from: 0, to: poisoned.count, by: 12))   // 120 samples, label y -> (y + 1) mod 10
+        for i in flipped { poisoned.labels[i] = (poisoned.labels[i] + 1) % 10 }
+        let model = try Model(spec: ModelSpec(arch: "mlp", hidden: [64, 32]), inputShape: poisoned.sampleShape,
+                              classes: poisoned.classCount, seed: 1)
+        _ = try Training.train(model, on: poisoned, config: TrainingConfig(epochs: 40, batchSize: 32, learningRate: 0.05, seed: 2))
+        let bases = Dictionary(uniqueKeysWithValues: try PGUEngine.computeBases(model: model, images: poisoned.images).map { ($0.layer, $0) })
+        let wrong = LabeledSet(poisoned.subset(flipped)), right = LabeledSet(splits.train.subset(flipped))
+        let heldOut = LabeledSet(splits.test)
+        let start = model.stateDict()
+        let before = (wrong: model.accuracy(on: wrong), right: model.accuracy(on: right), test: model.accuracy(on: heldOut))
+        XCTAssertGreaterThan(before.wrong, 0.5, "the poisoned model learned most flipped labels (measured 60.8%)")
+        let expected = PGUEngine.falsePositiveRate(of: wrong.labels, predicted: model.predictions(on: heldOut), truth: heldOut.labels)
+        func run(_ rule: Bool?) throws -> PGUResult {
+            try model.load(stateDict: start)
+            var config = PGUConfiguration()
+            config.mode = .depoison
+            config.collapseMargin = 0.03   // 360 held-out digits
+            config.depoisonToFalsePositiveRate = rule
+            return try PGUEngine(model: model, configuration: config).run(bases: bases, forget: wrong, heldOut: heldOut)
+        }
+        // Measured: wrong labels 60.8% -> 0.8% (target 1.3%), true labels 39.2% -> 93.3%, test 88.6% -> 93.9%, at γ 0.68.
+        let result = try run(true)
+        XCTAssertEqual(result.status, .applied, "trials: \(result.trials.map { ($0.gamma, $0.outcome, $0.epochs) })")
+        let target = try XCTUnwrap(result.heldOutTarget)
+        XCTAssertEqual(target, expected, accuracy: 1e-12)
+        XCTAssertLessThan(target, 0.05)
+        XCTAssertLessThanOrEqual(model.accuracy(on: wrong), target)
+        XCTAssertGreaterThan(model.accuracy(on: right), 0.85)
+        XCTAssertGreaterThan(model.accuracy(on: heldOut), before.test, "removing the poison helps clean accuracy")
+        XCTAssertLessThanOrEqual(result.maxRho, 1e-5)
+        // The paper's rule (held-out accuracy stops improving) stops at once and commits the start.
+        let paper = try run(nil)
+        XCTAssertEqual(paper.trials.map(\.outcome), [.met])
+        XCTAssertNil(paper.heldOutTarget)
+        XCTAssertEqual(model.accuracy(on: wrong), before.wrong)
+        XCTAssertEqual(model.stateDict(), start)
+    }
+}
