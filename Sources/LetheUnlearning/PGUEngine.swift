@@ -773,8 +773,16 @@ public final class PGUEngine {
         var outcome = TrialOutcome.budgetExhausted
         var result = from
         var epochsRun = 0
+        // De-poisoning samples that already get their wrong labels no more often than the target:
+        // nothing to do (a step would only add an update at the rounding floor of ρ).
+        let alreadyThere = depoison && config.depoisonsToFalsePositiveRate && origin.forget <= startTarget
+        if alreadyThere {
+            outcome = .met
+            progress?(String(format: "the poisoned samples get their labels %.2f%% of the time, at most the target %.2f%%: nothing to do",
+                             100 * origin.forget, 100 * startTarget))
+        }
 
-        epochs: for epoch in 0..<config.maxEpochs {
+        epochs: for epoch in 0..<(alreadyThere ? 0 : config.maxEpochs) {
             let lr = Float(config.learningRate(epoch: epoch) * lrScale)
             let order = rng.permutation(forget.count)
             var lossSum = 0.0, batches = 0, runningCorrect = 0

@@ -199,11 +199,22 @@ final class DepoisonPathTests: XCTestCase {
         XCTAssertGreaterThan(model.accuracy(on: right), 0.85)
         XCTAssertGreaterThan(model.accuracy(on: heldOut), before.test, "removing the poison helps clean accuracy")
         XCTAssertLessThanOrEqual(result.maxRho, 1e-5)
+        // Samples the model never gives their (claimed) labels: already below the target, nothing changes.
+        try model.load(stateDict: start)
+        let clean = LabeledSet(splits.train.subset(Array(stride(from: 6, to: poisoned.count, by: 12))))
+        let never = LabeledSet(images: clean.images, labels: model.predictions(on: clean).map { ($0 + 5) % 10 })
+        var config = PGUConfiguration()
+        config.mode = .depoison
+        let noop = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: never, heldOut: heldOut)
+        XCTAssertEqual(noop.status, .applied)
+        XCTAssertEqual(noop.trials.map(\.epochs), [0])
+        XCTAssertEqual(noop.maxRho, 0)
+        XCTAssertTrue(model.stateDict() == start, "weights unchanged")
         // The paper's rule (held-out accuracy stops improving) stops at once and commits the start.
         let paper = try run(nil)
         XCTAssertEqual(paper.trials.map(\.outcome), [.met])
         XCTAssertNil(paper.heldOutTarget)
         XCTAssertEqual(model.accuracy(on: wrong), before.wrong)
-        XCTAssertEqual(model.stateDict(), start)
+        XCTAssertTrue(model.stateDict() == start, "weights unchanged")
     }
 }
