@@ -114,7 +114,8 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     }
     /// Per-epoch evaluations use at most this many forget and held-out samples (seeded subsample).
     public var evaluationSubsample = 2000
-    /// De-poisoning: epochs without improvement of held-out accuracy before stopping.
+    /// De-poisoning under the paper's rule (`depoisonToFalsePositiveRate` false): epochs without
+    /// improvement of held-out accuracy before stopping.
     public var patience = 3
     /// De-poisoning: stop when the poisoned samples' accuracy on their (wrong) labels falls to the
     /// rate at which the model, before the request, gives those labels to held-out samples of other
