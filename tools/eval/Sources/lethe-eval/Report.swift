@@ -230,7 +230,10 @@ enum Report {
               \(poisonPairs.map { "(\($0.0), \($0.1))" }.joined(separator: ", ")) (Fashion-MNIST look-alikes: T-shirt/Shirt,
               Pullover/Coat, Sandal/Sneaker, Trouser/Dress, Bag/Ankle boot); Original is trained on the poisoned
               set, *Clean* on the true labels, Retrain on the poisoned set without those samples, and PGU runs in
-              de-poisoning mode on the samples with their wrong labels. There "D_f acc" is accuracy on the wrong
+              de-poisoning mode on the samples with their wrong labels (with `depoisonToFalsePositiveRate` in the
+              configuration: until those labels are given to the poisoned samples no more often than to validation
+              samples of other classes; without it, the paper's rule: until validation accuracy stops improving).
+              There "D_f acc" is accuracy on the wrong
               (poisoned) labels and "D_f true-label acc" on their true labels; test accuracy is on clean test labels.
             - **Rows.** Original; Retrain (the exact reference); PGU (`PGUEngine` from the original's bases, the
               configuration below); Fine-tune (epochs over D_r at a constant learning rate); NegGrad+ (ascent on D_f,
