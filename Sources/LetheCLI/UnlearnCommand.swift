@@ -166,7 +166,7 @@ struct UnlearnCommand: ParsableCommand {
         } else if let baseline = UnlearningBaseline(rawValue: method) {
             let training = TrainingConfig(epochs: 15, batchSize: 128, learningRate: 0.05, schedule: .cosine(totalEpochs: 15, minimum: 0), seed: seed)
             var target: Double?
-            if case .wholeClass = config.mode { target = config.classTargetAccuracy ?? 1 / Double(train.classCount) }
+            if case .wholeClass = config.mode { target = config.classTarget(classCount: train.classCount) }
             result = try baseline.run(original: model, retain: retain, forget: forget, training: training, initSeed: seed,
                                       epochs: baselineEpochs, learningRate: baselineLearningRate, seed: seed, forgetTarget: target)
         } else { return }

@@ -128,7 +128,9 @@ public enum UnlearningBaseline: String, Sendable, Codable, CaseIterable {
         let beta: Float = 0.95
         let classes = Int32(model.classes)
         let window = min(forgetWindow, forget.count)
+        // Forget batches in the window, oldest first, with their running totals.
         var recent: [(correct: Int, count: Int)] = []
+        var seen = 0, correct = 0
         for _ in 0..<epochs {
             let fOrder = rng.permutation(forget.count)
             let rOrder = rng.permutation(retain.count)
@@ -157,10 +159,12 @@ public enum UnlearningBaseline: String, Sendable, Codable, CaseIterable {
                 }
                 let logits = try model.forward(xf, mode: fIdx.count > 1 ? .train : .eval)
                 if let target = forgetTarget {
-                    recent.append((EvaluationSets.correct(logits, yfTrue.map(Int.init)), fIdx.count))
-                    while recent.count > 1, recent.dropFirst().reduce(0, { $0 + $1.count }) >= window { recent.removeFirst() }
-                    let seen = recent.reduce(0) { $0 + $1.count }
-                    if seen >= window, Double(recent.reduce(0) { $0 + $1.correct }) <= target * Double(seen) { return }
+                    let batch = (correct: EvaluationSets.correct(logits, yfTrue.map(Int.init)), count: fIdx.count)
+                    recent.append(batch); seen += batch.count; correct += batch.correct
+                    while recent.count > 1, seen - recent[0].count >= window {
+                        seen -= recent[0].count; correct -= recent[0].correct; recent.removeFirst()
+                    }
+                    if seen >= window, Double(correct) <= target * Double(seen) { return }
                 }
                 var dF = CrossEntropy.compute(logits: logits, labels: yf).dLogits
                 if ascent { scale(&dF, -(1 - beta)) }

@@ -45,6 +45,9 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     /// class, Fashion-MNIST `mlp`), while stopping at chance left 8.6–11.8% of the class's test
     /// samples recognised.
     public var classTargetAccuracy: Double? = 0.02
+    /// The class rule's stopping accuracy for a model of `classCount` classes: `classTargetAccuracy`,
+    /// chance when it is nil (what the fine-tuning baselines stop at on a class request).
+    public func classTarget(classCount: Int) -> Double { classTargetAccuracy ?? 1 / Double(max(classCount, 1)) }
     /// Class forgetting: the stopping rule (and the class's figure in every trial record) tracks
     /// the class's accuracy on its held-out samples — the held-out set's samples of that class —
     /// instead of on its training samples, when the held-out set has any. What must fall is how
@@ -855,6 +858,14 @@ public final class PGUEngine {
             history.append(EpochRecord(epoch: epoch + 1, learningRate: Double(lr), loss: lossSum / Double(max(batches, 1)),
                                        forgetAccuracy: m.forget, heldOutAccuracy: m.heldOut))
             let current = currentWeights(layers)
+            // Early abandonment in the auto search (after 5 epochs and 50 steps): too slow when, at the
+            // rate the gap to the target has closed so far, the rest would take over 1.5× the epochs left.
+            func tooSlow(from gap0: Double, to gap: Double) -> Bool {
+                let steps = (epoch + 1) * ((forget.count + config.batchSize - 1) / config.batchSize)
+                guard abandonEarly && epoch >= 4 && steps >= 50 else { return false }
+                let rate = (gap0 - gap) / Double(epoch + 1)
+                return rate <= 0 || gap / rate > 1.5 * Double(config.maxEpochs - epoch - 1)
+            }
             switch config.mode {
             case .samples:
                 // The reference: held-out accuracy before the request, or the current one.
@@ -889,12 +900,8 @@ public final class PGUEngine {
                     outcome = .met
                     break epochs
                 }
-                let steps = (epoch + 1) * ((forget.count + config.batchSize - 1) / config.batchSize)
-                if abandonEarly && epoch >= 4 && steps >= 50 {
-                    let gap0 = origin.forget - reference(origin), gap = m.forget - reference(m)
-                    let rate = (gap0 - gap) / Double(epoch + 1)
-                    let remaining = Double(config.maxEpochs - epoch - 1)
-                    if rate <= 0 || gap / rate > 1.5 * remaining { outcome = .abandoned; result = current; break epochs }
+                if tooSlow(from: origin.forget - reference(origin), to: m.forget - reference(m)) {
+                    outcome = .abandoned; result = current; break epochs
                 }
             case .wholeClass:
                 if m.heldOut < start.heldOut - config.classMargin { outcome = .collapsed; result = current; break epochs }
@@ -905,26 +912,15 @@ public final class PGUEngine {
                     let gapThen = then.forgetAccuracy - goal, gap = m.forget - goal
                     if gapThen > 0 && (gapThen - gap) < plateau * gapThen { outcome = .abandoned; result = current; break epochs }
                 }
-                let steps = (epoch + 1) * ((forget.count + config.batchSize - 1) / config.batchSize)
-                if abandonEarly && epoch >= 4 && steps >= 50 {
-                    let goal = config.classTargetAccuracy ?? evaluation.chance
-                    let gap0 = origin.forget - goal, gap = m.forget - goal
-                    let rate = (gap0 - gap) / Double(epoch + 1)
-                    if rate <= 0 || gap / rate > 1.5 * Double(config.maxEpochs - epoch - 1) {
-                        outcome = .abandoned; result = current; break epochs
-                    }
-                }
+                let goal = config.classTargetAccuracy ?? evaluation.chance
+                if tooSlow(from: origin.forget - goal, to: m.forget - goal) { outcome = .abandoned; result = current; break epochs }
             case .depoison:
                 if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
                 if config.depoisonsToFalsePositiveRate {
                     // The wrong labels' accuracy falls to their false-positive rate, like the sample rule.
                     if m.forget <= startTarget { outcome = .met; result = current; break epochs }
-                    let steps = (epoch + 1) * ((forget.count + config.batchSize - 1) / config.batchSize)
-                    if abandonEarly && epoch >= 4 && steps >= 50 {
-                        let rate = ((origin.forget - startTarget) - (m.forget - startTarget)) / Double(epoch + 1)
-                        if rate <= 0 || (m.forget - startTarget) / rate > 1.5 * Double(config.maxEpochs - epoch - 1) {
-                            outcome = .abandoned; result = current; break epochs
-                        }
+                    if tooSlow(from: origin.forget - startTarget, to: m.forget - startTarget) {
+                        outcome = .abandoned; result = current; break epochs
                     }
                 } else if m.heldOut > bestDepoison.measurement.heldOut {
                     bestDepoison = (current, m); sinceImprovement = 0

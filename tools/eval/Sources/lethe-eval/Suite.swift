@@ -352,7 +352,7 @@ final class CellRunner {
                 cpu0 = cpu()
                 let model = try b.run(original: start, retain: retain, forget: requestSet, training: trainConfig, initSeed: seed,
                                       epochs: b == .fineTune ? fineTuneEpochs : forgetEpochs, learningRate: Float(baselineLR),
-                                      seed: seed &+ UInt64(index), forgetTarget: forgottenClass.map { _ in config.classTargetAccuracy ?? 1 / Double(train.classCount) })
+                                      seed: seed &+ UInt64(index), forgetTarget: forgottenClass.map { _ in config.classTarget(classCount: train.classCount) })
                 let seconds = CellRunner.clock() - clock, cpuSeconds = cpu() - cpu0
                 baselineModels[b] = model
                 rows.append(try row(b.rawValue, model, ctx, seconds: seconds, cpuSeconds: cpuSeconds))
