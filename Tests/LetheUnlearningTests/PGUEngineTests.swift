@@ -200,6 +200,7 @@ final class PGUEngineTests: XCTestCase {
             config.seed = seed
             config.collapseMargin = 0.02
             config.evaluationSubsample = 37  // 37 of 400 held-out samples: one sample is 2.7 points
+            config.confirmMetOnWholeHeldOut = nil  // the commit's own check: testMetTrialIsCheckedOnTheWholeHeldOutSet
             let forget = train.subset(Array(Int(seed) * 60..<Int(seed) * 60 + 60))
             model.params = start
             let confirmed = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
@@ -235,6 +236,57 @@ final class PGUEngineTests: XCTestCase {
             XCTAssertEqual(old.history, shared, "seed \(seed)")
         }
         XCTAssertGreaterThan(overruled, 0, "at least one subsample drop is overruled by the whole set")
+    }
+
+    /// A sample trial that meets the rule is committed only when the whole held-out set is within
+    /// the margin; the guard inside the trial watches a subsample, which can under-read a drop.
+    /// Recipes without the option (nil) commit what the subsample let through.
+    func testMetTrialIsCheckedOnTheWholeHeldOutSet() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        let wholeBefore = model.accuracy(on: val)
+        var letThrough = 0
+        for seed: UInt64 in 0..<10 {
+            var config = PGUConfiguration()
+            config.gamma = .fixed(0.5)
+            config.stepScaling = .plain
+            config.maxEpochs = 40
+            config.batchSize = 16
+            config.seed = seed
+            config.collapseMargin = 0.02  // 400 held-out samples: 8 of them
+            config.evaluationSubsample = 37
+            let forget = train.subset(Array(Int(seed) * 60..<Int(seed) * 60 + 60))
+            model.params = start
+            let checked = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+            let trial = try XCTUnwrap(checked.trials.first)
+            if checked.status == .applied {
+                XCTAssertGreaterThanOrEqual(model.accuracy(on: val), wholeBefore - config.collapseMargin - 1e-12, "seed \(seed)")
+                XCTAssertEqual(try XCTUnwrap(trial.history.last?.wholeHeldOutAccuracy), model.accuracy(on: val), accuracy: 0.0025,
+                               "seed \(seed): the check read the committed weights (before the exact re-projection)")
+            } else {
+                XCTAssertEqual(model.params, start, "seed \(seed): a refused request leaves the weights alone")
+            }
+            config.confirmMetOnWholeHeldOut = nil
+            model.params = start
+            let unchecked = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+            let old = try XCTUnwrap(unchecked.trials.first)
+            guard old.outcome == .met else {
+                XCTAssertEqual(old.history, trial.history, "seed \(seed): the check is only asked of a met trial")
+                continue
+            }
+            let whole = model.accuracy(on: val)
+            if whole < wholeBefore - config.collapseMargin {
+                letThrough += 1
+                XCTAssertEqual(trial.outcome, .collapsed, "seed \(seed): the same trial, caught")
+                XCTAssertNotEqual(checked.status, .applied, "seed \(seed)")
+                if let w = trial.history.last?.wholeHeldOutAccuracy { XCTAssertLessThan(w, wholeBefore - config.collapseMargin) }
+            } else {
+                XCTAssertEqual(trial.outcome, .met, "seed \(seed)")
+                XCTAssertEqual(checked.status, unchecked.status, "seed \(seed)")
+            }
+        }
+        print("met trials the subsample let through below the margin, now refused: \(letThrough)")
+        XCTAssertGreaterThan(letThrough, 0, "at least one seed's subsample under-reads the drop")
     }
 
     /// Class forgetting: a trial that cost the other classes more than `classLayerExclusion` is
