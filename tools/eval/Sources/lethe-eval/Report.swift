@@ -63,6 +63,7 @@ enum Report {
         case "random1000": return "\(n) random samples"
         case "random1000v": return "\(n) random samples, held-out set from the training split"
         case "seq4x250": return "\(sizes.count) sequential requests of \(n) random samples"
+        case "seq4x250v": return "\(sizes.count) sequential requests of \(n) random samples, held-out set from the training split"
         case "class0": return "whole class 0"
         case "depoison": return "de-poisoning \(n) label-flipped samples"
         default: return g.setting
@@ -224,6 +225,7 @@ enum Report {
               requests of 250 random samples each (digits: 25), measured after every request against a model
               retrained on what is left; PGU runs each request from the previous request's retained bases and
               weights, and the baselines are likewise applied to their own previous model with the new request.
+              `seq4x250v`: the same requests' sizes with `random1000v`'s held-out set (and so its Original).
               `class0`: forget every training sample of class 0 (PGU in class mode: stop when the class's accuracy
               reaches `classTargetAccuracy` of the configuration below, chance when it is absent).
               `depoison`: the labels of 500 random training samples (digits: 50) are swapped within the class pairs

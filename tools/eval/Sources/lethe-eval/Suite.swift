@@ -1,6 +1,6 @@
 // `lethe-eval cell`: runs one evaluation cell and writes its JSON record atomically.
 //
-//   lethe-eval cell --data digits|fashion-mnist --arch mlp|cnn|allcnn --setting random1000|seq4x250|class0|depoison
+//   lethe-eval cell --data digits|fashion-mnist --arch mlp|cnn|allcnn --setting random1000|random1000v|seq4x250|seq4x250v|class0|depoison
 //                   --seed N --results DIR [--threads 2] [--epochs 15] [--cache DIR] [--commit SHA]
 //                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01]
 //
@@ -72,6 +72,8 @@ enum EvalSetting: String, CaseIterable {
     case random1000v
     /// Four sequential requests of 250 random samples (digits: 4 × 25), measured after each.
     case seq4x250
+    /// The same four requests' sizes with `random1000v`'s held-out set from the training split.
+    case seq4x250v
     /// Forget every training sample of class 0.
     case class0
     /// Flip 500 labels between paired classes (digits: 50), train on that, then de-poison them.
@@ -103,7 +105,7 @@ final class CellRunner {
     let fineTuneEpochs: Int, forgetEpochs: Int, baselineLR: Double
     let splits: DatasetSplits
     let valSet: Dataset, testSet: Dataset
-    /// `random1000v`: the training samples held out as the validation set (0 otherwise).
+    /// `random1000v`, `seq4x250v`: the training samples held out as the validation set (0 otherwise).
     let trainHoldout: Int
     let spec: ModelSpec
     let trainConfig: TrainingConfig
@@ -131,7 +133,7 @@ final class CellRunner {
         Parallel.set(threads)
         var loaded = try DatasetLoader.load(data)
         var (val, test) = loaded.test.stratifiedSplit(fraction: 0.5, seed: 7)
-        trainHoldout = parsed == .random1000v ? 5000 / EvalSetting.sizeDivisor(trainCount: loaded.train.count) : 0
+        trainHoldout = parsed == .random1000v || parsed == .seq4x250v ? 5000 / EvalSetting.sizeDivisor(trainCount: loaded.train.count) : 0
         if trainHoldout > 0 {
             (val, loaded.train) = loaded.train.holdingOut(trainHoldout, seed: 7)
         }
@@ -264,9 +266,13 @@ final class CellRunner {
             requests = [Array(order.prefix(1000 / divisor)).sorted()]
             originalKey = "trainval\(trainHoldout)"
             details["validation"] = "\(trainHoldout) training samples held out of training"
-        case .seq4x250:
+        case .seq4x250, .seq4x250v:
             let size = 250 / divisor
             requests = (0..<4).map { Array(order[($0 * size)..<(($0 + 1) * size)]).sorted() }
+            if setting == .seq4x250v {
+                originalKey = "trainval\(trainHoldout)"
+                details["validation"] = "\(trainHoldout) training samples held out of training"
+            }
         case .class0:
             forgottenClass = 0
             mode = .wholeClass(0)
@@ -378,7 +384,7 @@ enum EvalCommand {
                lethe-eval report --results DIR --out EVALUATION.md [--svg-dir docs/eval] [--seeds 3]
                lethe-eval pgu ...   (the exploratory PGU table; see main.swift)
 
-        SETTINGS: random1000, seq4x250, class0, depoison (digits: a tenth of the sizes)
+        SETTINGS: random1000, random1000v, seq4x250, seq4x250v, class0, depoison (digits: a tenth of the sizes)
         """
 
     /// Runs a subcommand; returns the exit code.
