@@ -185,12 +185,13 @@ final class PGUEngineTests: XCTestCase {
     }
 
     /// The collapse guard watches a held-out subsample; a collapse is declared only when the whole
-    /// held-out set confirms the drop. Recipes without the option (nil) let the subsample decide.
+    /// held-out set confirms the drop; after it overrules one, it is asked again only when the
+    /// subsample reads lower or 5 epochs later. Recipes without the option (nil) let the subsample decide.
     func testCollapseIsConfirmedOnTheWholeHeldOutSet() throws {
         let (model, train, val, bases) = makeModel()
         let start = model.params
         let wholeBefore = model.accuracy(on: val)
-        var overruled = 0
+        var overruled = 0, skipped = 0
         for seed: UInt64 in 0..<6 {
             var config = PGUConfiguration()
             config.gamma = .fixed(0.5)
@@ -205,6 +206,14 @@ final class PGUEngineTests: XCTestCase {
             model.params = start
             let confirmed = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
             let trial = try XCTUnwrap(confirmed.trials.first)
+            // After an overruled drop the whole set is asked again only below that reading or 5 epochs on.
+            var lastOverruled: (epoch: Int, subsample: Double)?
+            for e in trial.history where e.heldOutAccuracy < confirmed.heldOutAccuracyBefore - config.collapseMargin {
+                let recent = lastOverruled.map { e.heldOutAccuracy >= $0.subsample && e.epoch - $0.epoch < 5 } ?? false
+                XCTAssertEqual(e.wholeHeldOutAccuracy == nil, recent, "seed \(seed) epoch \(e.epoch)")
+                if recent { skipped += 1 }
+                if let whole = e.wholeHeldOutAccuracy, whole >= wholeBefore - config.collapseMargin { lastOverruled = (e.epoch, e.heldOutAccuracy) }
+            }
             for (i, e) in trial.history.enumerated() {
                 guard let whole = e.wholeHeldOutAccuracy else { continue }
                 // Asked only when the subsample reported a drop beyond the margin.
@@ -236,6 +245,7 @@ final class PGUEngineTests: XCTestCase {
             XCTAssertEqual(old.history, shared, "seed \(seed)")
         }
         XCTAssertGreaterThan(overruled, 0, "at least one subsample drop is overruled by the whole set")
+        XCTAssertGreaterThan(skipped, 0, "at least one drop no lower than an overruled one is not asked again")
     }
 
     /// A sample trial that meets the rule is committed only when the whole held-out set is within
