@@ -184,6 +184,21 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertGreaterThan(model.accuracy(on: heldOutClass), 0.05)
     }
 
+    /// A fixed low γ with plain steps on 60 forget samples, whose collapse guard watches a tiny
+    /// held-out subsample: 37 of `makeModel`'s 400 held-out samples (one sample is 2.7 points)
+    /// against a 2-point margin (8 of the 400).
+    func guardConfiguration(seed: UInt64, maxEpochs: Int) -> PGUConfiguration {
+        var config = PGUConfiguration()
+        config.gamma = .fixed(0.5)
+        config.stepScaling = .plain
+        config.maxEpochs = maxEpochs
+        config.batchSize = 16
+        config.seed = seed
+        config.collapseMargin = 0.02
+        config.evaluationSubsample = 37
+        return config
+    }
+
     /// The collapse guard watches a held-out subsample; a collapse is declared only when the whole
     /// held-out set confirms the drop; after it overrules one, it is asked again only when the
     /// subsample reads lower or 5 epochs later. Recipes without the option (nil) let the subsample decide.
@@ -193,14 +208,7 @@ final class PGUEngineTests: XCTestCase {
         let wholeBefore = model.accuracy(on: val)
         var overruled = 0, skipped = 0
         for seed: UInt64 in 0..<6 {
-            var config = PGUConfiguration()
-            config.gamma = .fixed(0.5)
-            config.stepScaling = .plain
-            config.maxEpochs = 12
-            config.batchSize = 16
-            config.seed = seed
-            config.collapseMargin = 0.02
-            config.evaluationSubsample = 37  // 37 of 400 held-out samples: one sample is 2.7 points
+            var config = guardConfiguration(seed: seed, maxEpochs: 12)
             config.confirmMetOnWholeHeldOut = nil  // the commit's own check: testMetTrialIsCheckedOnTheWholeHeldOutSet
             let forget = train.subset(Array(Int(seed) * 60..<Int(seed) * 60 + 60))
             model.params = start
@@ -257,14 +265,7 @@ final class PGUEngineTests: XCTestCase {
         let wholeBefore = model.accuracy(on: val)
         var letThrough = 0
         for seed: UInt64 in 0..<10 {
-            var config = PGUConfiguration()
-            config.gamma = .fixed(0.5)
-            config.stepScaling = .plain
-            config.maxEpochs = 40
-            config.batchSize = 16
-            config.seed = seed
-            config.collapseMargin = 0.02  // 400 held-out samples: 8 of them
-            config.evaluationSubsample = 37
+            var config = guardConfiguration(seed: seed, maxEpochs: 40)
             let forget = train.subset(Array(Int(seed) * 60..<Int(seed) * 60 + 60))
             model.params = start
             let checked = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
