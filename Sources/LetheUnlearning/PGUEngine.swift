@@ -101,6 +101,18 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public var tolerance = 1e-5
     /// How projected gradients become steps; nil chooses by mode (`effectiveStepScaling`).
     public var stepScaling: StepScaling?
+    /// Normalized steps: the largest factor a projected gradient is stretched by (nil: no limit,
+    /// the default; 1 is the plain step). Not the default yet — measured on the Fashion-MNIST
+    /// `mlp` only (`lethe-eval pgu --data fashion-mnist --arch mlp --seed S --sequential 4x250 |
+    /// --forget 1000 --no-retrain --threads 1 --scale-cap C`, 7b09745, 3–5 jobs on the 2 cores):
+    /// unlimited, a 4th request of 250 samples ends with test accuracy 0.66–0.94 points below the
+    /// original's or is refused (seed 2), each request lowering held-out accuracy by ~0.3 points —
+    /// a γ of 0.98 leaves ~2% of the forget gradient, stretched 50× along directions that still
+    /// carry retained inputs; plain steps (met at γ 0.68) end the four requests within 0.4 points
+    /// but a 1000-sample request takes 4.6–5.0 s of CPU (Retrain 13.7 s); C = 30: the four requests
+    /// end −0.70 (seed 1) and −0.62 (seed 2) at 1.0–1.6 s of CPU each, 1000 samples 2.2–3.9 s;
+    /// C = 15: −0.42 and −0.18, 1000 samples 2.5–4.0 s. The `cnn` is not measured yet.
+    public var normalizedScaleCap: Double?
     /// The step scaling used: `stepScaling` when set, else normalized for sample forgetting and
     /// de-poisoning and plain (the paper's update) for class forgetting.
     ///
@@ -266,6 +278,7 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         try check(tolerance > 0, "tolerance must be positive")
         try check(evaluationSubsample >= 1, "evaluation subsample must be positive")
         if let r = reconfirmationInterval { try check(r >= 1, "reconfirmation interval \(r) must be at least 1") }
+        if let c = normalizedScaleCap { try check(c >= 1, "normalized scale cap \(c) must be at least 1 (1: plain steps)") }
         try check(collapseMargin >= 0 && collapseMargin < 1, "collapse margin \(collapseMargin) outside [0, 1)")
         try check(classMargin >= 0 && classMargin < 1, "class margin \(classMargin) outside [0, 1)")
         if let c = chainHeldOutAccuracy { try check(c >= 0 && c <= 1, "chain held-out accuracy \(c) outside [0, 1]") }
@@ -848,7 +861,7 @@ public final class PGUEngine {
                         if config.effectiveStepScaling == .normalized {
                             var after = 0.0
                             for v in g { after += Double(v) * Double(v) }
-                            if after > 0 { scale = Float((before / after).squareRoot()) }
+                            if after > 0 { scale = Float(min((before / after).squareRoot(), config.normalizedScaleCap ?? .infinity)) }
                         }
                         model.withParameter(l.weightName) { w in
                             let step = lr * scale

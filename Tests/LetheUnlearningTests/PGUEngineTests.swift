@@ -43,6 +43,36 @@ final class PGUEngineTests: XCTestCase {
         return (model, train, val, Dictionary(uniqueKeysWithValues: bases.map { ($0.layer, $0) }))
     }
 
+    /// Normalized steps stretch a projected gradient back to the length it had before the
+    /// projection, by at most `normalizedScaleCap`: a cap of 1 leaves every projected gradient as
+    /// it is (the plain step), a cap above every stretch changes nothing, one in between changes the run.
+    func testNormalizedScaleCapBoundsTheStretch() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        let forget = train.subset(Array(0..<60))
+        // The per-epoch losses of a fixed-γ run (they follow every step).
+        func losses(_ scaling: PGUConfiguration.StepScaling, cap: Double?) throws -> [Double] {
+            model.params = start
+            var config = PGUConfiguration()
+            config.gamma = .fixed(0.9)
+            config.stepScaling = scaling
+            config.normalizedScaleCap = cap
+            config.maxEpochs = 8
+            config.batchSize = 16
+            config.evaluationWindow = 1  // evaluate every epoch
+            let result = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+            return try XCTUnwrap(result.trials.first).history.map(\.loss)
+        }
+        let plain = try losses(.plain, cap: nil), free = try losses(.normalized, cap: nil)
+        XCTAssertGreaterThan(plain.count, 1)
+        XCTAssertNotEqual(free, plain, "normalized steps differ from plain ones here")
+        XCTAssertEqual(try losses(.normalized, cap: 1), plain, "a cap of 1 is the plain step")
+        XCTAssertEqual(try losses(.normalized, cap: 1e6), free, "a cap above every stretch changes nothing")
+        let mid = try losses(.normalized, cap: 2)
+        XCTAssertNotEqual(mid, free)
+        XCTAssertNotEqual(mid, plain)
+    }
+
     func testFixedGammaRunIsOrthogonalDeterministicAndFreezesBiases() throws {
         let (model, train, val, bases) = makeModel()
         let forget = train.subset(Array(0..<60))
@@ -93,6 +123,15 @@ final class PGUEngineTests: XCTestCase {
         config.gamma = .fixed(0.5)
         XCTAssertThrowsError(try PGUEngine(model: model, configuration: config).run(bases: [:], forget: train.subset([0]), heldOut: val)) {
             XCTAssertEqual($0 as? UnlearningError, .invalidParameter("no cached basis for layer fc1"))
+        }
+        for (cap, interval, message) in [(0.5, 5, "normalized scale cap 0.5 must be at least 1 (1: plain steps)"),
+                                         (2.0, 0, "reconfirmation interval 0 must be at least 1")] {
+            var c = PGUConfiguration()
+            c.normalizedScaleCap = cap
+            c.reconfirmationInterval = interval
+            XCTAssertThrowsError(try PGUEngine(model: model, configuration: c).run(bases: bases, forget: train.subset([0]), heldOut: val)) {
+                XCTAssertEqual($0 as? UnlearningError, .invalidParameter(message))
+            }
         }
     }
 
