@@ -114,10 +114,11 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     /// (unlimited: 2.6 / 2.8 / 2.6 s, −0.08 / −0.50 / −0.60). C = 15: −0.42 and −0.18, 1000
     /// samples 2.5–4.0 s. With the held-out set from the training split (`--train-holdout 5000`,
     /// seed 0) the unlimited run refused the 4th request; C = 30 committed all four, test −0.22,
-    /// 0.8–1.5 s each. `cnn`, seed 0, C = 30: four requests of 250 end at test 92.34% (original
-    /// 92.48%, the unlimited record 92.32%) at 30–48 s each (the unlimited record, 6320f99:
-    /// 25–38 s); 1000 samples 51.5 s, test −0.18 (unlimited, same conditions: 71.0 s, +0.12).
-    /// The other settings and seeds are still to be measured before this becomes the default.
+    /// 0.8–1.5 s each. `cnn`, C = 30, seeds 0–2: the 4th request of 250 ends at test −0.14, −0.18,
+    /// −0.20 points (the unlimited records: −0.16, −0.74, −0.78) at 23–48 s of CPU per request
+    /// (records 20–40 s); 1000 samples 51.5, 70.4, 72.3 s, test −0.18 on each seed (unlimited, same
+    /// conditions: 71.0, 61.6, 90.9 s; +0.12, −0.22, −0.34). The evaluation cells are still to be
+    /// re-run with it before it becomes the default.
     public var normalizedScaleCap: Double?
     /// The step scaling used: `stepScaling` when set, else normalized for sample forgetting and
     /// de-poisoning and plain (the paper's update) for class forgetting.
