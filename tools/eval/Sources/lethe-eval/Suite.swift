@@ -2,7 +2,7 @@
 //
 //   lethe-eval cell --data digits|fashion-mnist --arch mlp|cnn|allcnn --setting random1000|random1000v|seq4x250|seq4x250v|class0|depoison
 //                   --seed N --results DIR [--threads 2] [--epochs 15] [--cache DIR] [--commit SHA]
-//                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01]
+//                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01] [--scale-cap C]
 //
 // Original, Retrain and the de-poisoning clean model use the `pgu` subcommand's training recipe.
 // PGU and the baselines are timed in this process on the same thread count; the Original's, the
@@ -103,6 +103,8 @@ final class CellRunner {
     let data: String, arch: String, setting: EvalSetting, seed: UInt64
     let threads: Int, epochs: Int, cacheDir: String, commit: String?
     let fineTuneEpochs: Int, forgetEpochs: Int, baselineLR: Double
+    /// `--scale-cap C`: PGU's `normalizedScaleCap` (nil: the configuration's default).
+    let scaleCap: Double?
     let splits: DatasetSplits
     let valSet: Dataset, testSet: Dataset
     /// `random1000v`, `seq4x250v`: the training samples held out as the validation set (0 otherwise).
@@ -127,6 +129,8 @@ final class CellRunner {
         fineTuneEpochs = try o.int("finetune-epochs", default: 2, range: 1...1000)
         forgetEpochs = try o.int("forget-epochs", default: 5, range: 1...1000)
         baselineLR = try o.double("baseline-lr", default: 0.01)
+        scaleCap = o.string("scale-cap") == nil ? nil : try o.double("scale-cap", default: 1)
+        if let c = scaleCap, c < 1 { throw EvalError(description: "--scale-cap \(c): expected at least 1 (1: plain steps)", usage: true) }
         cacheDir = o.string("cache") ?? ".build/eval-cache"
         commit = o.string("commit")
         BLASThreads.set(threads)
@@ -239,6 +243,7 @@ final class CellRunner {
         var config = PGUConfiguration()
         config.mode = mode
         config.seed = seed
+        if let scaleCap { config.normalizedScaleCap = scaleCap }
         return config
     }
 
@@ -381,6 +386,7 @@ enum EvalCommand {
     static let usage = """
         USAGE: lethe-eval cell --data D --arch A --setting S --seed N --results DIR [--threads 2] [--epochs 15]
                                [--cache DIR] [--commit SHA] [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01]
+                               [--scale-cap C]
                lethe-eval report --results DIR --out EVALUATION.md [--svg-dir docs/eval] [--seeds 3]
                lethe-eval pgu ...   (the exploratory PGU table; see main.swift)
 
@@ -409,7 +415,7 @@ enum EvalCommand {
 
     static func cell(_ args: [String]) throws {
         let o = try EvalOptions(args, valued: ["data", "arch", "setting", "seed", "results", "threads", "epochs", "cache", "commit",
-                                               "finetune-epochs", "forget-epochs", "baseline-lr"])
+                                               "finetune-epochs", "forget-epochs", "baseline-lr", "scale-cap"])
         let results = try o.required("results")
         let runner = try CellRunner(options: o)
         try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: true)
