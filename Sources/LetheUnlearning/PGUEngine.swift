@@ -799,7 +799,7 @@ public final class PGUEngine {
     private func trial(gamma: Double, lrScale: Double, layers: [UnlearningLayer], retained: [String: LayerBasis], original: [String: [Float]],
                        from: [String: [Float]], forget: LabeledSet, evaluation: EvaluationSets, start: EvaluationSets.Measurement,
                        target startTarget: Double, margin: Double, confirmation: CollapseConfirmation?,
-                       commitCheck: CollapseConfirmation? = nil, abandonEarly: Bool,
+                       commitCheck: CollapseConfirmation?, abandonEarly: Bool,
                        frozen: Set<String> = []) throws(UnlearningError) -> (TrialRecord, [String: [Float]]) {
         let clock = Stopwatch()
         let config = configuration
@@ -955,11 +955,18 @@ public final class PGUEngine {
                     result = gapNow <= gapBefore ? current : previous.weights
                     outcome = .met
                     if let commitCheck {
-                        // The weights to be committed, on every held-out sample.
-                        restore(result)
-                        let tc = Stopwatch.now()
-                        let whole = model.accuracy(on: commitCheck.heldOut)
-                        phaseSeconds["search_evaluation", default: 0] += Stopwatch.now() - tc
+                        // The weights to be committed, on every held-out sample (the guard's reading of
+                        // this epoch when it took one: the same set, and these weights unless the
+                        // previous epoch's are kept).
+                        let whole: Double
+                        if gapNow <= gapBefore, let read = history[history.count - 1].wholeHeldOutAccuracy {
+                            whole = read
+                        } else {
+                            restore(result)
+                            let tc = Stopwatch.now()
+                            whole = model.accuracy(on: commitCheck.heldOut)
+                            phaseSeconds["search_evaluation", default: 0] += Stopwatch.now() - tc
+                        }
                         history[history.count - 1].wholeHeldOutAccuracy = whole
                         if whole < commitCheck.before - margin {
                             outcome = .collapsed
@@ -975,15 +982,13 @@ public final class PGUEngine {
                 }
             case .wholeClass:
                 if m.heldOut < start.heldOut - config.classMargin { outcome = .collapsed; result = current; break epochs }
-                if m.forget <= (config.classTargetAccuracy ?? evaluation.chance) { outcome = .met; result = current; break epochs }
+                if m.forget <= target { outcome = .met; result = current; break epochs }
                 if abandonEarly, let plateau = config.classPlateau,
                    let then = history.last(where: { $0.epoch <= epoch + 1 - 10 }) {
-                    let goal = config.classTargetAccuracy ?? evaluation.chance
-                    let gapThen = then.forgetAccuracy - goal, gap = m.forget - goal
+                    let gapThen = then.forgetAccuracy - target, gap = m.forget - target
                     if gapThen > 0 && (gapThen - gap) < plateau * gapThen { outcome = .abandoned; result = current; break epochs }
                 }
-                let goal = config.classTargetAccuracy ?? evaluation.chance
-                if tooSlow(from: origin.forget - goal, to: m.forget - goal) { outcome = .abandoned; result = current; break epochs }
+                if tooSlow(from: origin.forget - target, to: m.forget - target) { outcome = .abandoned; result = current; break epochs }
             case .depoison:
                 if m.heldOut < start.heldOut - config.collapseMargin { outcome = .collapsed; result = current; break epochs }
                 if config.depoisonsToFalsePositiveRate {

@@ -260,24 +260,18 @@ final class CellRunner {
 
         // The training set the original sees, the forget requests and the PGU mode.
         var originalSet = train
-        var originalKey = "full"
+        // With training samples held out as the validation set, every model trains without them.
+        var originalKey = trainHoldout > 0 ? "trainval\(trainHoldout)" : "full"
+        if trainHoldout > 0 { details["validation"] = "\(trainHoldout) training samples held out of training" }
         var requests: [[Int]] = []
         var mode = UnlearningMode.samples
         var forgottenClass: Int32?
         switch setting {
-        case .random1000:
+        case .random1000, .random1000v:
             requests = [Array(order.prefix(1000 / divisor)).sorted()]
-        case .random1000v:
-            requests = [Array(order.prefix(1000 / divisor)).sorted()]
-            originalKey = "trainval\(trainHoldout)"
-            details["validation"] = "\(trainHoldout) training samples held out of training"
         case .seq4x250, .seq4x250v:
             let size = 250 / divisor
             requests = (0..<4).map { Array(order[($0 * size)..<(($0 + 1) * size)]).sorted() }
-            if setting == .seq4x250v {
-                originalKey = "trainval\(trainHoldout)"
-                details["validation"] = "\(trainHoldout) training samples held out of training"
-            }
         case .class0:
             forgottenClass = 0
             mode = .wholeClass(0)
