@@ -107,11 +107,16 @@ extension RepositoryTests {
         var object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(full.utf8)) as? [String: Any])
         var config = try XCTUnwrap(object["configuration"] as? [String: Any])
         config.removeValue(forKey: "patience")
+        XCTAssertEqual(config["confirmMetOnWholeHeldOut"] as? Bool, true, "today's recipes record the whole-set check")
+        config.removeValue(forKey: "confirmMetOnWholeHeldOut")
         object["configuration"] = config
         let old = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         let decoded = try UnlearningRecipe.decode(old)
         XCTAssertEqual(decoded.configuration.maxEpochs, 17)
         XCTAssertEqual(decoded.configuration.patience, PGUConfiguration().patience)
+        // An optional hyperparameter missing from the record keeps its old meaning (no whole-set
+        // check), though a required one was missing too.
+        XCTAssertNil(decoded.configuration.confirmMetOnWholeHeldOut)
         XCTAssertEqual(decoded.splitSeed, 7)
         XCTAssertThrowsError(try UnlearningRecipe.decode("[1]"))
     }

@@ -60,8 +60,10 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
 
     /// Decodes a recipe recorded by `hyperparametersJSON()`.
     ///
-    /// A recipe recorded by an older build lacks the hyperparameters added since; they take
-    /// today's defaults (a re-run then differs only if those defaults change the computation).
+    /// A recipe recorded by an older build lacks the hyperparameters added since. A missing
+    /// optional one stays nil, which by convention means the behaviour from before it existed
+    /// (e.g. no stretch cap); a missing required one takes today's default (a re-run then differs
+    /// only if that default changes the computation).
     public static func decode(_ text: String) throws(EngineError) -> UnlearningRecipe {
         if let r = try? JSONDecoder().decode(UnlearningRecipe.self, from: Data(text.utf8)) { return r }
         do {
@@ -71,8 +73,20 @@ public struct UnlearningRecipe: Sendable, Equatable, Codable {
                 throw EngineError.invalid("recorded hyperparameters are not a JSON object")
             }
             let config = recorded["configuration"] as? [String: Any] ?? [:]
-            recorded["configuration"] = defaults.merging(config) { _, new in new }
-            return try JSONDecoder().decode(UnlearningRecipe.self, from: JSONSerialization.data(withJSONObject: recorded))
+            var merged = defaults.merging(config) { _, new in new }
+            func decoded(_ configuration: [String: Any]) throws -> UnlearningRecipe {
+                var object = recorded
+                object["configuration"] = configuration
+                return try JSONDecoder().decode(UnlearningRecipe.self, from: JSONSerialization.data(withJSONObject: object))
+            }
+            // Take back every default the recipe decodes without: those keys are optional.
+            for key in defaults.keys.sorted() where config[key] == nil {
+                var without = merged
+                without.removeValue(forKey: key)
+                if (try? decoded(without)) != nil { merged = without }
+            }
+            recorded["configuration"] = merged
+            return try decoded(merged)
         } catch {
             throw .invalid("recorded hyperparameters are not an engine recipe: \(error)")
         }
