@@ -101,24 +101,27 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public var tolerance = 1e-5
     /// How projected gradients become steps; nil chooses by mode (`effectiveStepScaling`).
     public var stepScaling: StepScaling?
-    /// Normalized steps: the largest factor a projected gradient is stretched by (nil: no limit,
-    /// the default; 1 is the plain step). Measured with `lethe-eval pgu --data fashion-mnist --arch
-    /// A --seed S --sequential 4x250 | --forget 1000 --no-retrain --threads 1 [--scale-cap C]`
-    /// (7b09745, 3–5 jobs on the 2 cores; CPU seconds). `mlp`, unlimited: a 4th request of 250
-    /// samples ends with test accuracy 0.66–0.94 points below the original's or is refused (seed
-    /// 2), each request lowering held-out accuracy by ~0.3 points — at γ 0.98 about 2% of the forget
-    /// gradient survives and is stretched 50× along directions that still carry retained inputs;
-    /// plain steps (met at γ 0.68) end the four requests within 0.4 points, but 1000 samples take
-    /// 4.6–5.0 s (Retrain 13.7 s). C = 30: the four requests end at −0.70 (seed 1) and −0.62
-    /// (seed 2), 1.0–1.6 s each; 1000 samples 3.9 / 2.2 / 2.3 s, test −0.14 / −0.26 / −0.18
-    /// (unlimited: 2.6 / 2.8 / 2.6 s, −0.08 / −0.50 / −0.60). C = 15: −0.42 and −0.18, 1000
-    /// samples 2.5–4.0 s. With the held-out set from the training split (`--train-holdout 5000`,
-    /// seed 0) the unlimited run refused the 4th request; C = 30 committed all four, test −0.22,
-    /// 0.8–1.5 s each. `cnn`, C = 30, seeds 0–2: the 4th request of 250 ends at test −0.14, −0.18,
-    /// −0.20 points (the unlimited records: −0.16, −0.74, −0.78) at 23–48 s of CPU per request
-    /// (records 20–40 s); 1000 samples 51.5, 70.4, 72.3 s, test −0.18 on each seed (unlimited, same
-    /// conditions: 71.0, 61.6, 90.9 s; +0.12, −0.22, −0.34). The evaluation cells are still to be
-    /// re-run with it before it becomes the default.
+    /// Normalized steps: the largest factor a projected gradient is stretched by (nil: no limit, the
+    /// default; 1 is the plain step). Without a limit, at γ 0.98 about 2% of the forget gradient
+    /// survives the projection and is stretched ~50× along directions that still carry retained
+    /// inputs, and each request of a chain lowers held-out accuracy by ~0.3 points; plain steps keep
+    /// the chain within 0.4 points but the search has to go down to γ ≈ 0.68 and 1000 samples take
+    /// 4.6–5.0 s of CPU on the Fashion-MNIST `mlp` (Retrain 13.7 s). C = 30, measured on every
+    /// Fashion-MNIST sample cell of the evaluation (`lethe-eval cell ... --scale-cap 30` at 0f3f84e
+    /// against the unlimited records, 2 models × 4 settings × 3 seeds = 60 requests, CPU seconds):
+    /// refused requests 2 → 0 (both `mlp` 4th sequential requests), test accuracy against the
+    /// original's mean −0.29 → −0.14 points and worst −0.94 → −0.70 (`mlp`), −0.17 → −0.11 and
+    /// −0.78 → −0.30 (`cnn`); PGU's CPU seconds summed 39 → 42 (`mlp`) and 1127 → 1155 (`cnn`); the
+    /// smallest Retrain/PGU CPU ratio 4.8 → 3.7× (`mlp`, 1000 samples, seed 0: a γ 0.98 trial crawled
+    /// 91 epochs before it was abandoned) and 5.6 → 5.2× (`cnn`); runs meeting every acceptance
+    /// bound 39 → 40 of 60. It is not the default because small updates then fail verification:
+    /// shorter steps mean a smaller ΔW, and ρ's floor (the Float32 rounding of the stored weights,
+    /// ~ulp·√k / ‖ΔW‖) rises with it. On digits (`lethe-eval cell --data digits --arch mlp`, 18
+    /// cells) requests of 25 samples refused 5 → 7 of 24, one by ρ 2.2e-5 (unlimited 4.5e-6), and
+    /// two CLI tests' 40-sample digits requests met after one epoch at ρ 1.05e-5 and 1.11e-5.
+    /// (Rounding each weight to whichever Float32 neighbour keeps the error out of the CGS lowered
+    /// those by 2–5% only: with k/d of 0.78–0.87 there is little room.) C = 15 (`lethe-eval pgu`,
+    /// `mlp`, seeds 1–2): 4th sequential request −0.42 and −0.18, 1000 samples 2.5–4.0 s.
     public var normalizedScaleCap: Double?
     /// The step scaling used: `stepScaling` when set, else normalized for sample forgetting and
     /// de-poisoning and plain (the paper's update) for class forgetting.
@@ -285,7 +288,7 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
         try check(tolerance > 0, "tolerance must be positive")
         try check(evaluationSubsample >= 1, "evaluation subsample must be positive")
         if let r = reconfirmationInterval { try check(r >= 1, "reconfirmation interval \(r) must be at least 1") }
-        if let c = normalizedScaleCap { try check(c >= 1, "normalized scale cap \(c) must be at least 1 (1: plain steps)") }
+        if let c = normalizedScaleCap { try check(c >= 1 && c.isFinite, "normalized scale cap \(c) must be a finite number at least 1 (1: plain steps)") }
         try check(collapseMargin >= 0 && collapseMargin < 1, "collapse margin \(collapseMargin) outside [0, 1)")
         try check(classMargin >= 0 && classMargin < 1, "class margin \(classMargin) outside [0, 1)")
         if let c = chainHeldOutAccuracy { try check(c >= 0 && c <= 1, "chain held-out accuracy \(c) outside [0, 1]") }

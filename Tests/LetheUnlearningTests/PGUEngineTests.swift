@@ -124,7 +124,8 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertThrowsError(try PGUEngine(model: model, configuration: config).run(bases: [:], forget: train.subset([0]), heldOut: val)) {
             XCTAssertEqual($0 as? UnlearningError, .invalidParameter("no cached basis for layer fc1"))
         }
-        for (cap, interval, message) in [(0.5, 5, "normalized scale cap 0.5 must be at least 1 (1: plain steps)"),
+        for (cap, interval, message) in [(0.5, 5, "normalized scale cap 0.5 must be a finite number at least 1 (1: plain steps)"),
+                                         (.infinity, 5, "normalized scale cap inf must be a finite number at least 1 (1: plain steps)"),
                                          (2.0, 0, "reconfirmation interval 0 must be at least 1")] {
             var c = PGUConfiguration()
             c.normalizedScaleCap = cap

@@ -2,7 +2,7 @@
 //
 //   lethe-eval cell --data digits|fashion-mnist --arch mlp|cnn|allcnn --setting random1000|random1000v|seq4x250|seq4x250v|class0|depoison
 //                   --seed N --results DIR [--threads 2] [--epochs 15] [--cache DIR] [--commit SHA]
-//                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01] [--scale-cap C]
+//                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01] [--scale-cap C|none]
 //
 // Original, Retrain and the de-poisoning clean model use the `pgu` subcommand's training recipe.
 // PGU and the baselines are timed in this process on the same thread count; the Original's, the
@@ -103,8 +103,9 @@ final class CellRunner {
     let data: String, arch: String, setting: EvalSetting, seed: UInt64
     let threads: Int, epochs: Int, cacheDir: String, commit: String?
     let fineTuneEpochs: Int, forgetEpochs: Int, baselineLR: Double
-    /// `--scale-cap C`: PGU's `normalizedScaleCap` (nil: the configuration's default).
-    let scaleCap: Double?
+    /// `--scale-cap C | none`: PGU's `normalizedScaleCap` (`.some(nil)`: none, no limit, what the records
+    /// before it became 30 ran); `.none` when absent: the configuration's default.
+    let scaleCap: Double??
     let splits: DatasetSplits
     let valSet: Dataset, testSet: Dataset
     /// `random1000v`, `seq4x250v`: the training samples held out as the validation set (0 otherwise).
@@ -129,8 +130,16 @@ final class CellRunner {
         fineTuneEpochs = try o.int("finetune-epochs", default: 2, range: 1...1000)
         forgetEpochs = try o.int("forget-epochs", default: 5, range: 1...1000)
         baselineLR = try o.double("baseline-lr", default: 0.01)
-        scaleCap = o.string("scale-cap") == nil ? nil : try o.double("scale-cap", default: 1)
-        if let c = scaleCap, c < 1 { throw EvalError(description: "--scale-cap \(c): expected at least 1 (1: plain steps)", usage: true) }
+        switch o.string("scale-cap") {
+        case nil: scaleCap = .none
+        case "none"?: scaleCap = .some(nil)
+        default:
+            let c = try o.double("scale-cap", default: 1)
+            guard c >= 1, c.isFinite else {
+                throw EvalError(description: "--scale-cap \(c): expected a finite number at least 1 (1: plain steps) or none", usage: true)
+            }
+            scaleCap = .some(c)
+        }
         cacheDir = o.string("cache") ?? ".build/eval-cache"
         commit = o.string("commit")
         BLASThreads.set(threads)
@@ -243,7 +252,7 @@ final class CellRunner {
         var config = PGUConfiguration()
         config.mode = mode
         config.seed = seed
-        if let scaleCap { config.normalizedScaleCap = scaleCap }
+        if case .some(let cap) = scaleCap { config.normalizedScaleCap = cap }
         return config
     }
 
@@ -380,7 +389,7 @@ enum EvalCommand {
     static let usage = """
         USAGE: lethe-eval cell --data D --arch A --setting S --seed N --results DIR [--threads 2] [--epochs 15]
                                [--cache DIR] [--commit SHA] [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01]
-                               [--scale-cap C]
+                               [--scale-cap C|none]
                lethe-eval report --results DIR --out EVALUATION.md [--svg-dir docs/eval] [--seeds 3]
                lethe-eval pgu ...   (the exploratory PGU table; see main.swift)
 

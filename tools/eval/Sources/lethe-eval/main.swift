@@ -1,7 +1,7 @@
 // lethe-eval: experiments behind the PGU issue and the paper-style evaluation.
 //
 //   lethe-eval pgu --data fashion-mnist --arch mlp [--epochs 15] [--seed 0] [--forget 1000 | --class 0 | --sequential 4x250]
-//                  [--gamma auto|0.95] [--scaling plain|normalized] [--scale-cap C] [--baselines] [--cache DIR]
+//                  [--gamma auto|0.95] [--scaling plain|normalized] [--scale-cap C|none] [--baselines] [--cache DIR]
 //                  [--train-holdout N] [--class-margin F] [--class-target F] [--history]
 //                  [--no-retrain] [--subsample-collapse] [--fresh-bases-from STEP] [--skip-requests K]
 //                  [--w2 F] [--offset F] [--layer-gamma NAME=G,...] [--per-request-margin]
@@ -118,7 +118,7 @@ config.seed = seed
 if let g = value("--gamma"), let v = Double(g) { config.gamma = .fixed(v) }
 if let s = value("--scaling"), let v = PGUConfiguration.StepScaling(rawValue: s) { config.stepScaling = v }
 if let m = value("--max-epochs").flatMap(Int.init) { config.maxEpochs = m }
-if let c = value("--scale-cap").flatMap(Double.init) { config.normalizedScaleCap = c }
+if let c = value("--scale-cap") { config.normalizedScaleCap = c == "none" ? nil : Double(c) ?? .nan }  // nan: the engine rejects it
 if let t = value("--class-target").flatMap(Double.init) { config.classTargetAccuracy = t }
 if let m = value("--class-margin").flatMap(Double.init) { config.classMargin = m }
 if let m = value("--min-survival").flatMap(Double.init) { config.minimumSurvival = m }
