@@ -119,14 +119,16 @@ extension JSONValue {
 /// JSON of a layer report.
 func layerJSON(_ l: LayerReport) -> JSONValue {
     .object(["layer": .string(l.layer), "d": .int(l.dimension), "k": .int(l.k), "gamma": .number(l.gamma), "rho": .number(l.rho),
-             "update_norm": .number(l.updateNorm), "retained_shift": JSONValue.optional(l.retainedShift)])
+             "update_norm": .number(l.updateNorm), "retained_shift": JSONValue.optional(l.retainedShift),
+             "rounding_floor": JSONValue.optional(l.roundingFloor)])
 }
 
 /// Text table of per-layer figures.
 func layerTable(_ layers: [LayerReport]) -> String {
-    var s = pad("layer", 20) + "       d       k   gamma        rho  retained shift\n"
+    var s = pad("layer", 20) + "       d       k   gamma        rho  rounding floor  retained shift\n"
     for l in layers {
         s += pad(l.layer, 20) + String(format: " %7d %7d  %6.4f  %9.3e  ", l.dimension, l.k, l.gamma, l.rho)
+            + (l.roundingFloor.map { String(format: "%14.3e", $0) } ?? pad("—", 14, left: true)) + "  "
             + (l.retainedShift.map { String(format: "%14.3e", $0) } ?? pad("—", 14, left: true)) + "\n"
     }
     return s

@@ -158,7 +158,8 @@ struct UnlearnCommand: ParsableCommand {
             extra["gamma"] = r.gamma.map(JSONValue.number) ?? .null
             extra["max_rho"] = .number(r.maxRho)
             extra["layers"] = .array(r.layers.map { .object(["layer": .string($0.layer), "d": .int($0.dimension), "k": .int($0.k),
-                                                             "gamma": .number($0.gamma), "rho": .number($0.rho)]) })
+                                                             "gamma": .number($0.gamma), "rho": .number($0.rho),
+                                                             "rounding_floor": JSONValue.optional($0.roundingFloor)]) })
             extra["trials"] = .array(r.trials.map { .object(["gamma": .number($0.gamma), "epochs": .int($0.epochs),
                                                              "outcome": .string($0.outcome.rawValue), "seconds": .number($0.seconds)]) })
             extra["timings"] = .object(r.timings.mapValues { .number($0) })

@@ -107,8 +107,9 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     /// inputs, and each request of a chain lowers held-out accuracy by ~0.3 points; plain steps keep
     /// the chain within 0.4 points but the search has to go down to γ ≈ 0.68 and 1000 samples take
     /// 4.6–5.0 s of CPU on the Fashion-MNIST `mlp` (Retrain 13.7 s). C = 30, measured on every
-    /// Fashion-MNIST sample cell of the evaluation (`lethe-eval cell ... --scale-cap 30` at 0f3f84e
-    /// against the unlimited records, 2 models × 4 settings × 3 seeds = 60 requests, CPU seconds):
+    /// Fashion-MNIST sample cell of the evaluation (`lethe-eval cell ... --scale-cap 30` at 0f3f84e,
+    /// `tools/eval/results-cap30`, against the unlimited records with `tools/eval/py/compare_records.py`;
+    /// 2 models × 4 settings × 3 seeds = 60 requests, CPU seconds):
     /// refused requests 2 → 0 (both `mlp` 4th sequential requests), test accuracy against the
     /// original's mean −0.29 → −0.14 points and worst −0.94 → −0.70 (`mlp`), −0.17 → −0.11 and
     /// −0.78 → −0.30 (`cnn`); PGU's CPU seconds summed 39 → 42 (`mlp`) and 1127 → 1155 (`cnn`); the
@@ -376,6 +377,13 @@ public struct LayerReport: Sendable, Codable, Equatable {
     /// update avoids the CGS; this says what the directions outside it still carry. Nil in records
     /// written before it was measured.
     public var retainedShift: Double?
+    /// The ρ that rounding the stored weights to Float32 alone is expected to leave:
+    /// √(Σ ulp(w′)²/12 · ‖u_i‖²) / ‖ΔW‖_F, each element's rounding error uniform over ±ulp/2 and
+    /// u_i the row of U_k for its input i. ρ should sit near it (the update itself is exactly
+    /// orthogonal in Float64); it grows as the update shrinks, so a request whose update is a
+    /// few thousandths of the weights can fail the tolerance on rounding alone. Nil in records
+    /// written before it was reported, and for a layer the request left unchanged.
+    public var roundingFloor: Double?
 }
 
 /// The outcome of a PGU run.
@@ -727,7 +735,8 @@ public final class PGUEngine {
             let stored = Tensor<Double>(shape: shape, scalars: zip(newWeights, w0).map { Double($0) - Double($1) })
             reports.append(LayerReport(layer: l.name, dimension: l.inputDimension, k: k, gamma: gamma,
                                        rho: projector.residual(stored), updateNorm: stored.frobeniusNorm,
-                                       retainedShift: basis.outputShift(from: w0, to: newWeights)))
+                                       retainedShift: basis.outputShift(from: w0, to: newWeights),
+                                       roundingFloor: projector.roundingFloor(weights: newWeights, updateNorm: stored.frobeniusNorm)))
             if newWeights != w0 { updated[l.weightName] = newWeights }
             model.setParameterValues(l.weightName, newWeights)
         }
@@ -737,7 +746,14 @@ public final class PGUEngine {
         let maxRho = reports.map(\.rho).max() ?? 0
         var status = PGUResult.Status.applied
         if maxRho > configuration.tolerance {
-            status = .failed(String(format: "max orthogonality residual %.3g exceeds tolerance %.3g", maxRho, configuration.tolerance))
+            var why = String(format: "max orthogonality residual %.3g exceeds tolerance %.3g", maxRho, configuration.tolerance)
+            if let worst = reports.max(by: { $0.rho < $1.rho }), let floor = worst.roundingFloor, floor > configuration.tolerance / 2,
+               let w0 = layers.first(where: { $0.name == worst.layer }).flatMap({ original[$0.weightName] }) {
+                let size = worst.updateNorm / max(w0.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), .leastNormalMagnitude)
+                why += String(format: " (layer %@: its update is %.2g%% of its weights' norm, and rounding them to Float32 alone leaves about %.3g)",
+                              worst.layer, size * 100, floor)
+            }
+            status = .failed(why)
             restore(original)
         }
         return PGUResult(status: status, gamma: chosen.gamma, trials: trials, layers: reports,

@@ -102,6 +102,24 @@ public struct GradientProjector: Sendable {
         return out.reshaped(delta.shape)
     }
 
+    /// The ρ that rounding `weights` (rows × d, the stored Float32 weights after an update of
+    /// Frobenius norm `updateNorm`) alone is expected to leave: each element's error uniform over
+    /// ±ulp/2 (variance ulp²/12), weighted by the squared norm of U_k's row for its input.
+    /// Nil for a zero update.
+    public func roundingFloor(weights: [Float], updateNorm: Double) -> Double? {
+        guard updateNorm > 0 else { return nil }
+        guard k > 0 else { return 0 }
+        let u = core64.scalars
+        var leverage = [Double](repeating: 0, count: dimension)
+        for i in 0..<dimension { for j in 0..<k { leverage[i] += u[i * k + j] * u[i * k + j] } }
+        var variance = 0.0
+        for (n, w) in weights.enumerated() {
+            let ulp = Double(w.ulp)
+            variance += ulp * ulp / 12 * leverage[n % dimension]
+        }
+        return variance.squareRoot() / updateNorm
+    }
+
     /// The orthogonality residual ρ = ‖ΔW U_k‖_F / ‖ΔW‖_F (Float64); 0 for a zero update.
     public func residual(_ delta: Tensor<Double>) -> Double {
         let norm = delta.frobeniusNorm

@@ -133,6 +133,31 @@ final class ProjectionTests: XCTestCase {
         XCTAssertLessThan(p.residual(p.removeCore64(delta)), 1e-14)
     }
 
+    /// Storing W + ΔW in Float32 puts rounding error into the CGS; `roundingFloor` predicts the ρ
+    /// that error leaves, and ρ of an exactly orthogonal update stored in Float32 sits at it: near
+    /// 1e-7 for an update the size of the weights, past the 1e-5 tolerance for one a thousandth.
+    func testRhoOfAStoredUpdateSitsAtTheRoundingFloor() throws {
+        let d = 64, rows = 64
+        let basis = try LayerBasis(layer: "l", gram: gram(randomMatrix(400, d, seed: 8)).matrix, rowCount: 400)
+        let p = try GradientProjector(basis: basis, k: 50)
+        let w0 = randomMatrix(rows, d, seed: 9).scalars.map { $0 * 0.1 }
+        let direction = p.removeCore64(randomMatrix(rows, d, seed: 10).toDouble())
+        let weightNorm = w0.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        var rhos: [Double] = []
+        for size in [1.0, 1e-3] {
+            let delta = direction.scalars.map { $0 * size * weightNorm / direction.frobeniusNorm }
+            let stored32 = zip(w0, delta).map { Float(Double($0) + $1) }
+            let stored = Tensor<Double>(shape: [rows, d], scalars: zip(stored32, w0).map { Double($0) - Double($1) })
+            let rho = p.residual(stored)
+            let floor = try XCTUnwrap(p.roundingFloor(weights: stored32, updateNorm: stored.frobeniusNorm))
+            XCTAssertEqual(rho / floor, 1, accuracy: 0.2, "size \(size): rho \(rho), floor \(floor)")
+            rhos.append(rho)
+        }
+        XCTAssertLessThan(rhos[0], 1e-6)
+        XCTAssertGreaterThan(rhos[1], 1e-5)
+        XCTAssertNil(p.roundingFloor(weights: w0, updateNorm: 0))
+    }
+
     func testTruncatedBasisComplementMatchesFull() throws {
         let d = 10
         let x = randomMatrix(80, d, seed: 7, lowRank: 8)

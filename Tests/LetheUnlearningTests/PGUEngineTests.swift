@@ -90,6 +90,9 @@ final class PGUEngineTests: XCTestCase {
         XCTAssertEqual(result.layers.map(\.layer), ["fc1", "fc2"])
         for l in result.layers {
             XCTAssertLessThanOrEqual(l.rho, 1e-5, "layer \(l.layer)")
+            // What is left of ρ is the Float32 rounding of the stored weights.
+            let floor = try XCTUnwrap(l.roundingFloor, "layer \(l.layer)")
+            XCTAssertEqual(log10(l.rho / floor), 0, accuracy: 0.5, "layer \(l.layer): rho \(l.rho), floor \(floor)")
             XCTAssertGreaterThan(l.k, 0)
             XCTAssertLessThan(l.k, l.dimension + 1)
         }

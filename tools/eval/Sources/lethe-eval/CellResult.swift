@@ -171,6 +171,8 @@ struct PGURunInfo: Codable, Equatable {
         var rho: Double
         /// ‖ΔW X_rᵀ‖/‖W X_rᵀ‖ from the retained basis; nil in older records.
         var retainedShift: Double?
+        /// The ρ Float32 rounding of the stored weights alone is expected to leave; nil in older records.
+        var roundingFloor: Double?
     }
 
     init(_ r: PGUResult) {
@@ -184,7 +186,7 @@ struct PGURunInfo: Codable, Equatable {
         trials = r.trials.map { Trial(gamma: $0.gamma, learningRateScale: $0.learningRateScale, epochs: $0.epochs,
                                       outcome: $0.outcome.rawValue, seconds: $0.seconds, leftOut: $0.frozenLayers) }
         layers = r.layers.map { Layer(layer: $0.layer, dimension: $0.dimension, k: $0.k, gamma: $0.gamma, rho: $0.rho,
-                                      retainedShift: $0.retainedShift) }
+                                      retainedShift: $0.retainedShift, roundingFloor: $0.roundingFloor) }
     }
 }
 

@@ -195,7 +195,7 @@ for (step, request) in requests.enumerated() {
                     + (e.wholeHeldOutAccuracy.map { String(format: "(whole %.4f)", $0) } ?? "") }.joined())
         }
     }
-    for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho)) |ΔW| \(String(format: "%.4f", l.updateNorm)) retained shift \(String(format: "%.4f", l.retainedShift ?? .nan))") }
+    for l in result.layers { log("  \(l.layer): d \(l.dimension) k \(l.k) rho \(String(format: "%.2e", l.rho)) (rounding floor \(String(format: "%.2e", l.roundingFloor ?? .nan))) |ΔW| \(String(format: "%.4f", l.updateNorm)) retained shift \(String(format: "%.4f", l.retainedShift ?? .nan))") }
     if case .applied = result.status {
         bases = Dictionary(uniqueKeysWithValues: result.retainedBases.map { ($0.layer, $0) })
     }
