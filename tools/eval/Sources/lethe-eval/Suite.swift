@@ -2,7 +2,7 @@
 //
 //   lethe-eval cell --data digits|fashion-mnist --arch mlp|cnn|allcnn --setting random1000|random1000v|seq4x250|seq4x250v|class0|depoison
 //                   --seed N --results DIR [--threads 2] [--epochs 15] [--cache DIR] [--commit SHA]
-//                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01] [--scale-cap C|none]
+//                   [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01] [--scale-cap C|none] [--split-seed 7]
 //
 // Original, Retrain and the de-poisoning clean model use the `pgu` subcommand's training recipe.
 // PGU and the baselines are timed in this process on the same thread count; the Original's, the
@@ -106,6 +106,9 @@ final class CellRunner {
     /// `--scale-cap C | none`: PGU's `normalizedScaleCap` (`.some(nil)`: none, no limit, what the records
     /// before it became 30 ran); `.none` when absent: the configuration's default.
     let scaleCap: Double??
+    /// `--split-seed N`: the seed of the stratified halving of the test split into validation and
+    /// test halves (7, every record's; other seeds measure how much the halving itself matters).
+    let splitSeed: UInt64
     let splits: DatasetSplits
     let valSet: Dataset, testSet: Dataset
     /// `random1000v`, `seq4x250v`: the training samples held out as the validation set (0 otherwise).
@@ -145,7 +148,8 @@ final class CellRunner {
         BLASThreads.set(threads)
         Parallel.set(threads)
         var loaded = try DatasetLoader.load(data)
-        var (val, test) = loaded.test.stratifiedSplit(fraction: 0.5, seed: 7)
+        splitSeed = UInt64(try o.int("split-seed", default: 7, range: 0...1_000_000))
+        var (val, test) = loaded.test.stratifiedSplit(fraction: 0.5, seed: splitSeed)
         trainHoldout = parsed == .random1000v || parsed == .seq4x250v ? 5000 / EvalSetting.sizeDivisor(trainCount: loaded.train.count) : 0
         if trainHoldout > 0 {
             (val, loaded.train) = loaded.train.holdingOut(trainHoldout, seed: 7)
@@ -272,6 +276,7 @@ final class CellRunner {
         // With training samples held out as the validation set, every model trains without them.
         var originalKey = trainHoldout > 0 ? "trainval\(trainHoldout)" : "full"
         if trainHoldout > 0 { details["validation"] = "\(trainHoldout) training samples held out of training" }
+        if splitSeed != 7 { details["splitSeed"] = String(splitSeed) }
         var requests: [[Int]] = []
         var mode = UnlearningMode.samples
         var forgottenClass: Int32?
@@ -389,7 +394,7 @@ enum EvalCommand {
     static let usage = """
         USAGE: lethe-eval cell --data D --arch A --setting S --seed N --results DIR [--threads 2] [--epochs 15]
                                [--cache DIR] [--commit SHA] [--finetune-epochs 2] [--forget-epochs 5] [--baseline-lr 0.01]
-                               [--scale-cap C|none]
+                               [--scale-cap C|none] [--split-seed 7]
                lethe-eval report --results DIR --out EVALUATION.md [--svg-dir docs/eval] [--seeds 3]
                lethe-eval pgu ...   (the exploratory PGU table; see main.swift)
 
@@ -418,7 +423,7 @@ enum EvalCommand {
 
     static func cell(_ args: [String]) throws {
         let o = try EvalOptions(args, valued: ["data", "arch", "setting", "seed", "results", "threads", "epochs", "cache", "commit",
-                                               "finetune-epochs", "forget-epochs", "baseline-lr", "scale-cap"])
+                                               "finetune-epochs", "forget-epochs", "baseline-lr", "scale-cap", "split-seed"])
         let results = try o.required("results")
         let runner = try CellRunner(options: o)
         try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: true)
