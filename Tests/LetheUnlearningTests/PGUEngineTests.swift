@@ -158,6 +158,35 @@ final class PGUEngineTests: XCTestCase {
                        [0.99, 0.98, 0.96, 0.92, 0.84, 0.68, 0.36, 0.3])
     }
 
+    /// Samples the model already gets right less often than held-out ones meet the rule at epoch 0:
+    /// the request commits no weight change, its bases are still downdated; the old recipe (nil)
+    /// takes at least one epoch.
+    func testSamplesAlreadyBelowHeldOutAccuracyCommitNoChange() throws {
+        let (model, train, val, bases) = makeModel()
+        let predicted = model.predictions(on: train)
+        let wrong = train.labels.indices.filter { predicted[$0] != train.labels[$0] }
+        let right = train.labels.indices.filter { predicted[$0] == train.labels[$0] }
+        // 10 misclassified and 20 correctly classified training samples: 66.7%, below held-out accuracy.
+        let forget = train.subset(Array(wrong.prefix(10)) + Array(right.prefix(20)))
+        let heldOut = model.accuracy(on: val)
+        XCTAssertGreaterThan(heldOut, model.accuracy(on: forget), "the setup needs forget accuracy below held-out")
+        let start = model.params
+        var config = guardConfiguration(seed: 1, maxEpochs: 20)
+        let result = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertEqual(result.status, .applied)
+        XCTAssertEqual(result.trials.map(\.epochs), [0])
+        XCTAssertEqual(result.trials.first?.outcome, .met)
+        XCTAssertTrue(result.updatedWeights.isEmpty)
+        XCTAssertTrue(model.params == start, "no weight changed")
+        XCTAssertEqual(result.maxRho, 0)
+        XCTAssertEqual(result.forgetAccuracyAfter, result.forgetAccuracyBefore)
+        let downdated = try XCTUnwrap(result.retainedBases.first { $0.layer == "fc1" })
+        XCTAssertLessThan(downdated.sigma[0], try XCTUnwrap(bases["fc1"]).sigma[0], "the forget samples left the bases")
+        config.stopWhenMetAtStart = nil
+        let old = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: forget, heldOut: val)
+        XCTAssertGreaterThanOrEqual(old.trials.first?.epochs ?? 0, 1)
+    }
+
     func testSampleRuleTargetIsTheWholeHeldOutAccuracyBeforeTheRequest() throws {
         let (model, train, val, bases) = makeModel()
         let wholeBefore = model.accuracy(on: val)
