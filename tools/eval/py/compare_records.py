@@ -5,7 +5,7 @@ For every Fashion-MNIST sample request present in both (random1000, random1000v,
 per model: requests refused, PGU's test accuracy minus the Original's (mean and worst, points), the
 smallest and the median Retrain/PGU CPU-seconds ratio, and PGU's CPU seconds summed.
 
-    python3 tools/eval/py/compare_records.py tools/eval/results tools/eval/results-cap30
+    python3 tools/eval/py/compare_records.py tools/eval/results-unlimited tools/eval/results
 """
 import glob, json, statistics, sys
 
