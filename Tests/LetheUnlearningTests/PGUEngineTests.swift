@@ -116,6 +116,20 @@ final class PGUEngineTests: XCTestCase {
         }
     }
 
+    /// A request that fails the ρ tolerance on rounding alone says so, and changes nothing.
+    func testRhoFailureAtTheRoundingFloorNamesIt() throws {
+        let (model, train, val, bases) = makeModel()
+        let start = model.params
+        var config = guardConfiguration(seed: 1, maxEpochs: 20)
+        config.collapseMargin = 0.05
+        config.tolerance = 1e-10  // below any Float32 rounding floor
+        let result = try PGUEngine(model: model, configuration: config).run(bases: bases, forget: train.subset(Array(0..<60)), heldOut: val)
+        guard case .failed(let why) = result.status else { return XCTFail("a tolerance of 1e-10 cannot be met: \(result.status)") }
+        XCTAssertTrue(why.hasPrefix("max orthogonality residual "), why)
+        XCTAssertTrue(why.contains("of its weights' norm, and rounding them to Float32 alone leaves about"), why)
+        XCTAssertTrue(model.params == start, "nothing is committed")
+    }
+
     func testInvalidParametersAreRejected() {
         let (model, train, val, bases) = makeModel()
         var config = PGUConfiguration()
