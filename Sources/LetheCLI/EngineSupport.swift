@@ -42,7 +42,7 @@ enum RecipeOptions {
         .option("tolerance", value: "x", help: "Largest allowed orthogonality residual rho.", default: "1e-05"),
         .option("split-seed", value: "n", help: "Seed of the test split into validation (held-out) and test halves.", default: "0"),
         .option("threads", value: "n", help: "OpenBLAS and worker threads (recorded; replay uses the same).", default: "1"),
-        StepOptions.step, StepOptions.classTarget,
+        StepOptions.step, StepOptions.classTarget, StepOptions.scaleCap,
     ]
 
     static func parse(_ values: ParsedValues) throws(CommandLineError) -> UnlearningRecipe {
@@ -77,6 +77,9 @@ enum RecipeOptions {
 enum StepOptions {
     static let step = OptionSpec.option("step", value: "s", help: "auto (normalized for samples, plain for a class), normalized (steps keep the unprojected gradient's length) or plain.", default: "auto")
     static let classTarget = OptionSpec.option("class-target", value: "x|chance", help: "Class forgetting stops when the class's accuracy reaches this.", default: "0.02")
+    static let scaleCap = OptionSpec.option("scale-cap", value: "c|none", help: "Normalized steps: the largest factor a projected gradient is stretched by (1: plain steps; none: no limit).",
+                                           default: defaultScaleCap)
+    static let defaultScaleCap = PGUConfiguration().normalizedScaleCap.map { String(format: "%g", $0) } ?? "none"
 
     static func parse(_ values: ParsedValues, into c: inout PGUConfiguration) throws(CommandLineError) {
         let step: String = try values.option("step", default: "auto")
@@ -94,6 +97,14 @@ enum StepOptions {
             c.classTargetAccuracy = t
         } else {
             throw .usage("The value '\(target)' is invalid for '--class-target': expected chance or a number in [0, 1)")
+        }
+        let cap: String = try values.option("scale-cap", default: defaultScaleCap)
+        if cap == "none" {
+            c.normalizedScaleCap = nil
+        } else if let v = Double(cap), v.isFinite, v >= 1 {
+            c.normalizedScaleCap = v
+        } else {
+            throw .usage("The value '\(cap)' is invalid for '--scale-cap': expected none or a number of at least 1")
         }
     }
 }

@@ -29,7 +29,7 @@ struct UnlearnCommand: ParsableCommand {
             .option("mode", value: "m", help: "PGU mode for --samples: samples or depoison.", default: "samples"),
             .option("gamma", value: "g", help: "CGS threshold in (0, 1], or auto (largest gamma that meets the stopping rule).", default: "auto"),
             .option("rule", value: "r", help: "k from cumulative sigma (sigma) or energy sigma^2 (energy).", default: "sigma"),
-            StepOptions.step, StepOptions.classTarget,
+            StepOptions.step, StepOptions.classTarget, StepOptions.scaleCap,
             .option("lr", value: "rate", help: "First-epoch learning rate (decays exponentially to a fifth).", default: "0.05"),
             .option("max-epochs", value: "n", help: "Epoch budget of a PGU run.", default: "100"),
             .option("batch-size", value: "n", help: "Forget batch size.", default: "128"),

@@ -54,6 +54,12 @@ final class UnlearnCLITests: XCTestCase {
         let gamma = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--gamma", "1.5", "-o", out + "x"])
         XCTAssertEqual(gamma.status, 64)
         XCTAssertEqual(gamma.err.split(separator: "\n").first, "Error: The value '1.5' is invalid for '--gamma': expected auto or a number in (0, 1]")
+        for bad in ["0.5", "inf", "x"] {
+            let cap = try runLethe(["unlearn", "-m", model, "--data", "digits", "--class", "3", "--scale-cap", bad, "-o", out + "x"])
+            XCTAssertEqual(cap.status, 64, bad)
+            XCTAssertEqual(cap.err.split(separator: "\n").first.map(String.init),
+                           "Error: The value '\(bad)' is invalid for '--scale-cap': expected none or a number of at least 1")
+        }
         let ids = dir.appendingPathComponent("ids.txt").path
         try "5000\n".write(toFile: ids, atomically: true, encoding: .utf8)
         let unknown = try runLethe(["unlearn", "-m", model, "--data", "digits", "--samples", ids, "-o", out + "x", "--json"])
