@@ -107,7 +107,12 @@ struct ForgetCommand: ParsableCommand {
                 }
             case .applied:
                 context.out("Request \(r.requestID ?? "?") applied: \(r.sampleCount) samples forgotten (Merkle root \(r.merkleRoot ?? "")) in \(String(format: "%.1f", seconds)) s, gamma \(fmt(r.gamma)), \(r.trials.count) trial(s), \(r.threads) thread(s)\n")
-                context.out("\(ref): \(r.versionBefore.prefix(12)) → \(r.versionAfter?.prefix(12) ?? "")\n\n")
+                context.out("\(ref): \(r.versionBefore.prefix(12)) → \(r.versionAfter?.prefix(12) ?? "")\n")
+                if !r.layers.isEmpty && r.layers.allSatisfy({ $0.updateNorm == 0 }) {
+                    context.out("No weight changed: before any step the samples already scored below the held-out accuracy (the stopping"
+                                + " rule held at epoch 0); the new version's bases leave them out.\n")
+                }
+                context.out("\n")
             }
             context.out(layerTable(r.layers) + "\n" + metricTable(r.metrics))
         }
