@@ -88,8 +88,16 @@ enum Acceptance {
         return (o, r, p, run)
     }
 
-    static func difference(_ a: Double, _ b: Double, bound: Double) -> Check {
-        Check(text: String(format: "%+.1f", (a - b) * 100), met: abs(a - b) <= bound + 1e-12)
+    static func difference(_ a: Double, _ b: Double, bound: Double) -> Check { gapCheck(a - b, bound: bound) }
+
+    /// A difference of accuracies in points, against a bound (a fraction).
+    static func gapCheck(_ d: Double, bound: Double) -> Check {
+        Check(text: String(format: "%+.1f", d * 100), met: abs(d) <= bound + 1e-12)
+    }
+
+    /// A difference of entropy-MIA fractions against `miaGap`; nil (no signal on either side) is not judged.
+    static func miaCheck(_ d: Double?) -> Check {
+        d.map { Check(text: String(format: "%+.3f", $0), met: abs($0) <= miaGap + 1e-12) } ?? Check(text: "no signal", met: nil)
     }
 
     static func rho(_ run: PGURunInfo) -> Check {
@@ -99,12 +107,7 @@ enum Acceptance {
 
     static func sampleChecks(_ s: StepResult) -> [Check]? {
         guard let (o, r, p, run) = rows(s) else { return nil }
-        let mia: Check
-        if let pm = p.entropyMIA, let rm = r.entropyMIA {
-            mia = Check(text: String(format: "%+.3f", pm - rm), met: abs(pm - rm) <= miaGap + 1e-12)
-        } else {
-            mia = Check(text: "no signal", met: nil)
-        }
+        let mia = miaCheck(p.entropyMIA.flatMap { pm in r.entropyMIA.map { pm - $0 } })
         let wall = r.seconds / max(p.seconds, 1e-9)
         let cpu: Check
         if let rc = r.cpuSeconds, let pc = p.cpuSeconds {
@@ -182,9 +185,7 @@ enum Acceptance {
                 let refused = runs.filter { $0.run.status != "applied" }.count
                 let maxRho = runs.map(\.run.maxRho).max() ?? 0
                 let ratios = runs.compactMap { r in r.retrain.cpuSeconds.flatMap { rc in r.pgu.cpuSeconds.map { rc / max($0, 1e-9) } } }
-                var checks = [Check(text: String(format: "%+.1f", forget * 100), met: abs(forget) <= forgetGap + 1e-12),
-                              Check(text: String(format: "%+.1f", test * 100), met: abs(test) <= testGap + 1e-12),
-                              mia.map { Check(text: String(format: "%+.3f", $0), met: abs($0) <= miaGap + 1e-12) } ?? Check(text: "no signal", met: nil),
+                var checks = [gapCheck(forget, bound: forgetGap), gapCheck(test, bound: testGap), miaCheck(mia),
                               Check(text: refused > 0 ? "\(refused) refused" : String(format: "%.1e", maxRho), met: refused == 0 && maxRho <= rhoBound)]
                 checks.append(ratios.min().map { Check(text: String(format: "%.1f×", $0), met: $0 >= speedUp) } ?? Check(text: "—", met: nil))
                 total += 1
