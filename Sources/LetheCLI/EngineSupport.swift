@@ -99,13 +99,10 @@ enum StepOptions {
             throw .usage("The value '\(target)' is invalid for '--class-target': expected chance or a number in [0, 1)")
         }
         let cap: String = try values.option("scale-cap", default: defaultScaleCap)
-        if cap == "none" {
-            c.normalizedScaleCap = nil
-        } else if let v = Double(cap), v.isFinite, v >= 1 {
-            c.normalizedScaleCap = v
-        } else {
+        guard let parsed = PGUConfiguration.scaleCap(parsing: cap) else {
             throw .usage("The value '\(cap)' is invalid for '--scale-cap': expected none or a number of at least 1")
         }
+        c.normalizedScaleCap = parsed
     }
 }
 

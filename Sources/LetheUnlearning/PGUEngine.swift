@@ -289,6 +289,14 @@ public struct PGUConfiguration: Sendable, Equatable, Codable {
     public init() {}
 
     /// Checks every value's domain.
+    /// A stretch cap as the command lines take it: `none` (no limit, `.some(nil)`) or a finite
+    /// number of at least 1; `.none` for anything else.
+    public static func scaleCap(parsing text: String) -> Double?? {
+        if text == "none" { return .some(nil) }
+        guard let v = Double(text), v.isFinite, v >= 1 else { return .none }
+        return .some(v)
+    }
+
     public func validate() throws(UnlearningError) {
         func check(_ ok: Bool, _ message: String) throws(UnlearningError) { if !ok { throw .invalidParameter(message) } }
         switch gamma {
@@ -765,7 +773,7 @@ public final class PGUEngine {
             var why = String(format: "max orthogonality residual %.3g exceeds tolerance %.3g", maxRho, configuration.tolerance)
             if let worst = reports.max(by: { $0.rho < $1.rho }), let floor = worst.roundingFloor, floor > configuration.tolerance / 2,
                let w0 = layers.first(where: { $0.name == worst.layer }).flatMap({ original[$0.weightName] }) {
-                let size = worst.updateNorm / max(w0.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot(), .leastNormalMagnitude)
+                let size = worst.updateNorm / max(Tensor(shape: [w0.count], scalars: w0).frobeniusNorm, .leastNormalMagnitude)
                 why += String(format: " (layer %@: its update is %.2g%% of its weights' norm, and rounding them to Float32 alone leaves about %.3g)",
                               worst.layer, size * 100, floor)
             }

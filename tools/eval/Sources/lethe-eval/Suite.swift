@@ -133,15 +133,13 @@ final class CellRunner {
         fineTuneEpochs = try o.int("finetune-epochs", default: 2, range: 1...1000)
         forgetEpochs = try o.int("forget-epochs", default: 5, range: 1...1000)
         baselineLR = try o.double("baseline-lr", default: 0.01)
-        switch o.string("scale-cap") {
-        case nil: scaleCap = .none
-        case "none"?: scaleCap = .some(nil)
-        default:
-            let c = try o.double("scale-cap", default: 1)
-            guard c >= 1, c.isFinite else {
-                throw EvalError(description: "--scale-cap \(c): expected a finite number at least 1 (1: plain steps) or none", usage: true)
+        if let text = o.string("scale-cap") {
+            guard let parsed = PGUConfiguration.scaleCap(parsing: text) else {
+                throw EvalError(description: "--scale-cap \(text): expected a finite number at least 1 (1: plain steps) or none", usage: true)
             }
-            scaleCap = .some(c)
+            scaleCap = .some(parsed)
+        } else {
+            scaleCap = .none
         }
         cacheDir = o.string("cache") ?? ".build/eval-cache"
         commit = o.string("commit")
